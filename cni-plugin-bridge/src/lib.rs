@@ -1,0 +1,4 @@
+//! The reference CNI `bridge` plugin, built from the cni-rs crates.
+//!
+//! Will hold: the bridge plugin's config, ADD/DEL/CHECK/STATUS/GC, and the binary `bridge`.
+#![deny(missing_docs)]

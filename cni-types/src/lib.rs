@@ -1,0 +1,2 @@
+//! The CNI specification as Rust types.
+#![deny(missing_docs)]
