@@ -2,3 +2,10 @@
 //!
 //! Will hold: the bridge plugin's config, ADD/DEL/CHECK/STATUS/GC, and the binary `bridge`.
 #![deny(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod gateway;
+
+pub use config::{BridgeConf, Settings};
+pub use error::BridgeError;
