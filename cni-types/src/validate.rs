@@ -1,0 +1,87 @@
+//! Validation of identifiers exactly as the spec and the reference state it.
+
+use crate::error::CniError;
+
+/// Longest interface name Linux accepts (IFNAMSIZ 16 minus the terminating NUL).
+pub const MAX_INTERFACE_NAME_LEN: usize = 15;
+
+/// Whether `s` matches `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$` (container ids and network names).
+fn valid_name_chars(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    match bytes.next() {
+        Some(first) if first.is_ascii_alphanumeric() => {
+            bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        }
+        _ => false,
+    }
+}
+
+/// Validates `CNI_CONTAINERID`: empty is code 3 `missing containerID`; anything not matching
+/// `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$` is code 4 `invalid characters in containerID` (details: the id).
+pub fn container_id(id: &str) -> Result<(), CniError> {
+    if id.is_empty() {
+        return Err(CniError::unknown_container("missing containerID"));
+    }
+    if !valid_name_chars(id) {
+        return Err(
+            CniError::invalid_environment("invalid characters in containerID").with_details(id),
+        );
+    }
+    Ok(())
+}
+
+/// Validates a network name: empty is code 7 `missing network name`; anything not matching
+/// `^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$` is code 7 `invalid characters found in network name` (details:
+/// the name).
+pub fn network_name(name: &str) -> Result<(), CniError> {
+    if name.is_empty() {
+        return Err(CniError::invalid_config("missing network name"));
+    }
+    if !valid_name_chars(name) {
+        return Err(
+            CniError::invalid_config("invalid characters found in network name").with_details(name),
+        );
+    }
+    Ok(())
+}
+
+/// Validates `CNI_IFNAME`, every failure code 4: empty (`interface name is empty`); longer than 15
+/// bytes (`interface name is too long`, details `interface name should be less than 16
+/// characters`); `.` or `..` (`interface name is . or ..`); containing `/`, `:` or any Unicode
+/// whitespace (`interface name contains / or : or whitespace characters`).
+pub fn interface_name(name: &str) -> Result<(), CniError> {
+    if name.is_empty() {
+        return Err(CniError::invalid_environment("interface name is empty"));
+    }
+    if name.len() > MAX_INTERFACE_NAME_LEN {
+        return Err(
+            CniError::invalid_environment("interface name is too long").with_details(format!(
+                "interface name should be less than {} characters",
+                MAX_INTERFACE_NAME_LEN + 1
+            )),
+        );
+    }
+    if name == "." || name == ".." {
+        return Err(CniError::invalid_environment("interface name is . or .."));
+    }
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
+        return Err(CniError::invalid_environment(
+            "interface name contains / or : or whitespace characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a plugin `type`: not empty and without path separators (`/` or `\`); code 7.
+pub fn plugin_type(plugin_type: &str) -> Result<(), CniError> {
+    if plugin_type.is_empty() {
+        return Err(CniError::invalid_config("missing 'type'"));
+    }
+    if plugin_type.contains(['/', '\\']) {
+        return Err(CniError::invalid_config("invalid plugin type").with_details(plugin_type));
+    }
+    Ok(())
+}
