@@ -6,6 +6,7 @@
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod result;
 
 pub use config::{BridgeConf, Settings};
 pub use error::BridgeError;

@@ -11,8 +11,9 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::BridgeError;
+use cni_types::MacAddress;
 
-pub use mac::{MacAddr, MacSources};
+pub use mac::MacSources;
 pub use vlan::{MAX_VLAN_ID, VlanTrunk, check_vlan, collect_trunk};
 
 /// The bridge name used when the configuration names none.
@@ -40,9 +41,6 @@ pub struct BridgeConf {
     /// `forceAddress`: replace a conflicting bridge address instead of failing.
     #[serde(default, deserialize_with = "null_default")]
     pub force_address: bool,
-    /// `ipMasq`: masquerade traffic from the pod addresses to destinations outside their subnet.
-    #[serde(default, deserialize_with = "null_default")]
-    pub ip_masq: bool,
     /// `ipMasqBackend`: `"nftables"` (our default) or `"iptables"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_masq_backend: Option<String>,
@@ -96,7 +94,6 @@ impl Default for BridgeConf {
             is_gateway: false,
             is_default_gateway: false,
             force_address: false,
-            ip_masq: false,
             ip_masq_backend: None,
             mtu: 0,
             hairpin_mode: false,
@@ -158,8 +155,11 @@ impl MasqBackend {
 pub struct ConfContext<'a> {
     /// `ipam.type`; empty or missing means layer-2 mode (no addresses).
     pub ipam_type: &'a str,
+    /// The common `ipMasq` key: masquerade traffic from the pod addresses to destinations outside
+    /// their subnet.
+    pub ip_masq: bool,
     /// Where a container MAC may be requested.
-    pub mac: MacSources<'a>,
+    pub mac: MacSources,
 }
 
 /// Checks an interface name the way the kernel would (`dev_valid_name`), so a name can never
@@ -226,7 +226,7 @@ pub struct Settings {
     /// Isolated bridge port.
     pub port_isolation: bool,
     /// The container MAC to set, if one was requested.
-    pub mac: Option<MacAddr>,
+    pub mac: Option<MacAddress>,
     /// `ipam.type`, or `None` in layer-2 mode.
     pub ipam_type: Option<String>,
 }
@@ -256,8 +256,8 @@ impl Settings {
             is_gateway: conf.is_gateway || conf.is_default_gateway,
             is_default_gateway: conf.is_default_gateway,
             force_address: conf.force_address,
-            ip_masq: conf.ip_masq,
-            masq_backend: if conf.ip_masq {
+            ip_masq: ctx.ip_masq,
+            masq_backend: if ctx.ip_masq {
                 MasqBackend::parse(conf.ip_masq_backend.as_deref())?
             } else {
                 MasqBackend::parse(conf.ip_masq_backend.as_deref()).unwrap_or_default()
@@ -274,7 +274,7 @@ impl Settings {
             enable_dad: conf.enable_dad,
             disable_container_interface: conf.disable_container_interface,
             port_isolation: conf.port_isolation,
-            mac: ctx.mac.resolve()?,
+            mac: ctx.mac.resolve(),
             ipam_type,
         })
     }

@@ -7,12 +7,17 @@ fn conf(json: &str) -> BridgeConf {
 fn l3() -> ConfContext<'static> {
     ConfContext {
         ipam_type: "host-local",
-        mac: MacSources::default(),
+        ..ConfContext::default()
     }
 }
 
 fn load(json: &str) -> Result<Settings, BridgeError> {
-    Settings::load(&conf(json), &l3())
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let ctx = ConfContext {
+        ip_masq: v["ipMasq"].as_bool().unwrap_or(false),
+        ..l3()
+    };
+    Settings::load(&conf(json), &ctx)
 }
 
 fn load_err(json: &str) -> String {
@@ -192,12 +197,12 @@ fn layer2_when_ipam_type_is_empty() {
 #[test]
 fn mac_from_the_sources() {
     let ctx = ConfContext {
-        ipam_type: "",
         mac: MacSources {
-            cni_args: Some("02:00:00:00:00:01"),
+            cni_args: Some("02:00:00:00:00:01".parse().unwrap()),
             args: None,
-            runtime_config: Some("02:00:00:00:00:00"),
+            runtime_config: Some("02:00:00:00:00:00".parse().unwrap()),
         },
+        ..ConfContext::default()
     };
     let s = Settings::load(&BridgeConf::default(), &ctx).unwrap();
     assert_eq!(
