@@ -77,13 +77,11 @@ pub fn calc_gateways(
         if ip.gateway.is_none() && is_gateway {
             ip.gateway = Some(default_gateway(ip.address));
         }
-        if let Some(gw) = ip.gateway {
-            if gw.is_ipv4() != v4 {
-                return Err(BridgeError::config(format!(
-                    "gateway {gw} is not of the same address family as {}",
-                    ip.address
-                )));
-            }
+        if let Some(gw) = ip.gateway.filter(|gw| gw.is_ipv4() != v4) {
+            return Err(BridgeError::config(format!(
+                "gateway {gw} is not of the same address family as {}",
+                ip.address
+            )));
         }
         if is_default_gateway && !family.default_route_found {
             let dst = default_dst(v4);
@@ -94,13 +92,11 @@ pub fn calc_gateways(
                 family.default_route_found = true;
             }
         }
-        if is_gateway {
-            if let Some(gw) = ip.gateway {
-                let net = IpNetwork::new(gw, ip.address.prefix()).map_err(|e| {
-                    BridgeError::config(format!("invalid gateway {gw} for {}: {e}", ip.address))
-                })?;
-                family.gateways.push(net);
-            }
+        if let Some(gw) = ip.gateway.filter(|_| is_gateway) {
+            let net = IpNetwork::new(gw, ip.address.prefix()).map_err(|e| {
+                BridgeError::config(format!("invalid gateway {gw} for {}: {e}", ip.address))
+            })?;
+            family.gateways.push(net);
         }
     }
     Ok(out)
