@@ -1,5 +1,9 @@
 //! IPAM for CNI plugins: the `Ipam` trait, host-local, static and delegated IPAM.
-//!
-//! Will hold: an async IPAM trait, a host-local allocator sharing Go host-local's on-disk
-//! format, static IPAM, and delegation to IPAM binaries on `CNI_PATH`.
 #![deny(missing_docs)]
+
+pub mod error;
+pub mod host_local;
+pub mod ip;
+pub mod names;
+
+pub use error::{ErrorKind, IpamError, Result};

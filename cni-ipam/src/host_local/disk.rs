@@ -1,0 +1,194 @@
+//! The on-disk store, byte-for-byte compatible with Go host-local (`backend/disk`), so the Go
+//! and Rust plugins can share a `dataDir`:
+//!
+//! - directory `<dataDir>/<network>/`, created with mode 0755;
+//! - one file per reserved address, named by the canonical address (`10.1.2.2`,
+//!   `2001:db8:1::2`), created exclusively with mode 0644, holding `<id>\r\n<ifname>` with no
+//!   trailing newline (legacy files holding only `<id>` are read too);
+//! - `last_reserved_ip.<range set index>` holding the bare address, mode 0644;
+//! - `lock`, opened read-only (created with mode 0750 like Go's filemutex) and held with
+//!   `flock(LOCK_EX)` for the length of each operation.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{ErrorKind as IoKind, Write};
+use std::net::IpAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, OFlag, open};
+use nix::sys::stat::Mode;
+
+use crate::error::{IpamError, Result};
+use crate::host_local::store::{Reservation, Store, StoreLock};
+use crate::names::validate_network_name;
+
+/// The default `dataDir`.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/networks";
+/// The line break between container id and interface name in a reservation file.
+pub const LINE_BREAK: &str = "\r\n";
+/// The name prefix of the files remembering the last reserved address per range set.
+pub const LAST_IP_FILE_PREFIX: &str = "last_reserved_ip.";
+/// The name of the lock file.
+pub const LOCK_FILE: &str = "lock";
+
+/// Reservations of one network in `<dataDir>/<network>/`.
+#[derive(Debug, Clone)]
+pub struct DiskStore {
+    dir: PathBuf,
+}
+
+impl DiskStore {
+    /// Opens (creating if needed) the store of `network` under `data_dir`.
+    ///
+    /// The network name must be a valid CNI name (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`, and not `.`
+    /// or `..`), so the store cannot leave `data_dir` (code 7). Failing to create the
+    /// directory or the lock file is an I/O error (code 5).
+    pub fn open(data_dir: &Path, network: &str) -> Result<Self> {
+        validate_network_name(network)?;
+        let dir = data_dir.join(network);
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&dir)
+            .map_err(|e| IpamError::io(format!("creating {}", dir.display()), e))?;
+        let store = DiskStore { dir };
+        // Create the lock file now, as Go does, so a bad directory fails early.
+        drop(store.open_lock_file()?);
+        Ok(store)
+    }
+
+    /// The network's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_of(&self, ip: IpAddr) -> PathBuf {
+        self.dir.join(ip.to_string())
+    }
+
+    fn last_ip_path(&self, range_id: usize) -> PathBuf {
+        self.dir.join(format!("{LAST_IP_FILE_PREFIX}{range_id}"))
+    }
+
+    fn open_lock_file(&self) -> Result<std::os::fd::OwnedFd> {
+        let path = self.dir.join(LOCK_FILE);
+        open(
+            &path,
+            OFlag::O_CREAT | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o750),
+        )
+        .map_err(|e| IpamError::io(format!("opening {}", path.display()), e.into()))
+    }
+}
+
+/// Parses the content of a reservation file: `id\r\nifname`, or a legacy bare `id`.
+pub fn parse_reservation(ip: IpAddr, content: &str) -> Reservation {
+    let content = content.trim();
+    match content.split_once(LINE_BREAK) {
+        Some((id, ifname)) => Reservation {
+            ip,
+            container_id: id.to_string(),
+            ifname: Some(ifname.to_string()),
+        },
+        None => Reservation {
+            ip,
+            container_id: content.to_string(),
+            ifname: None,
+        },
+    }
+}
+
+impl Store for DiskStore {
+    fn lock(&self) -> Result<StoreLock<'_>> {
+        // A fresh open file description per lock, so that two users in one process exclude
+        // each other too (flock locks belong to the open file description).
+        let mut fd = self.open_lock_file()?;
+        loop {
+            match Flock::lock(fd, FlockArg::LockExclusive) {
+                Ok(held) => return Ok(StoreLock::new(held)),
+                Err((back, Errno::EINTR)) => fd = back,
+                Err((_, e)) => {
+                    return Err(IpamError::io(
+                        format!("locking {}", self.dir.join(LOCK_FILE).display()),
+                        e.into(),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn reserve(&self, id: &str, ifname: &str, ip: IpAddr, range_id: usize) -> Result<bool> {
+        let path = self.path_of(ip);
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == IoKind::AlreadyExists => return Ok(false),
+            Err(e) => return Err(IpamError::io(format!("creating {}", path.display()), e)),
+        };
+        let content = format!("{}{LINE_BREAK}{ifname}", id.trim());
+        if let Err(e) = file.write_all(content.as_bytes()) {
+            drop(file);
+            let _ = fs::remove_file(&path);
+            return Err(IpamError::io(format!("writing {}", path.display()), e));
+        }
+        drop(file);
+        let last = self.last_ip_path(range_id);
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&last)
+            .and_then(|mut f| f.write_all(ip.to_string().as_bytes()))
+            .map_err(|e| IpamError::io(format!("writing {}", last.display()), e))?;
+        Ok(true)
+    }
+
+    fn last_reserved_ip(&self, range_id: usize) -> Result<Option<IpAddr>> {
+        let path = self.last_ip_path(range_id);
+        match fs::read_to_string(&path) {
+            Ok(s) => Ok(s.trim().parse::<IpAddr>().ok().map(crate::ip::canonical_ip)),
+            Err(e) if e.kind() == IoKind::NotFound => Ok(None),
+            Err(e) => Err(IpamError::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    fn release(&self, ip: IpAddr) -> Result<()> {
+        let path = self.path_of(ip);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == IoKind::NotFound => Ok(()),
+            Err(e) => Err(IpamError::io(format!("removing {}", path.display()), e)),
+        }
+    }
+
+    fn reservations(&self) -> Result<Vec<Reservation>> {
+        let entries = fs::read_dir(&self.dir)
+            .map_err(|e| IpamError::io(format!("reading {}", self.dir.display()), e))?;
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            // Only files named by a canonical address are reservations; `lock`,
+            // `last_reserved_ip.*` and anything else are left alone.
+            let Ok(ip) = name.parse::<IpAddr>() else {
+                continue;
+            };
+            if ip.to_string() != name || !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let Ok(content) = fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            out.push(parse_reservation(ip, &content));
+        }
+        Ok(out)
+    }
+}
