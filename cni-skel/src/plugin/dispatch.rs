@@ -1,0 +1,203 @@
+//! The second, async stage of a plugin call: typing the config and calling the plugin.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use cni_types::{CniArgs, CniError, Command, NetConf, Version, VersionInfo};
+
+use super::netns::check_not_own;
+use super::parse::{Call, Stop, prepare};
+use super::{AddRequest, CheckRequest, DelRequest, GcRequest, Plugin, StatusRequest};
+use crate::delegate::Delegate;
+use crate::env::CniEnv;
+
+/// What a successful call produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// JSON for stdout: a result (ADD) or the VERSION output.
+    Stdout(Vec<u8>),
+    /// Text for stderr: the about text, when run without `CNI_COMMAND`.
+    Stderr(String),
+    /// Nothing to print (DEL, CHECK, STATUS, GC).
+    Empty,
+}
+
+/// The outcome of one plugin call: a reply or an error, and the config version the error JSON
+/// is written for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The reply, or the error to print.
+    pub result: Result<Reply, CniError>,
+    /// The config's `cniVersion` when it was known and valid, else the current version.
+    pub version: Version,
+}
+
+impl Outcome {
+    /// The process exit status: 0 on success, 1 on error (as the reference skel).
+    pub fn exit_status(&self) -> u8 {
+        u8::from(self.result.is_err())
+    }
+
+    /// Prints the outcome: the reply, or the error JSON (with `cniVersion`) on stdout.
+    pub fn write_to(&self, stdout: &mut dyn Write, stderr: &mut dyn Write) -> std::io::Result<()> {
+        match &self.result {
+            Ok(Reply::Stdout(bytes)) => {
+                stdout.write_all(bytes)?;
+                stdout.flush()
+            }
+            Ok(Reply::Stderr(text)) => stderr.write_all(text.as_bytes()),
+            Ok(Reply::Empty) => Ok(()),
+            Err(e) => {
+                let json = e.to_json_for(self.version);
+                stdout.write_all(&pretty(&json))?;
+                stdout.write_all(b"\n")?;
+                stdout.flush()
+            }
+        }
+    }
+}
+
+/// Runs one plugin call: reads the protocol parameters from `env` and the config from `stdin`
+/// (not for VERSION), validates them, calls the plugin and returns what to print.
+///
+/// This is the in-process core of [`run_with`](crate::run_with); call it directly to get the typed
+/// error, or from your own runtime. It never panics on bad input and never exits.
+pub async fn handle<P: Plugin>(plugin: &P, env: &CniEnv, stdin: &mut dyn Read) -> Outcome {
+    let supported = plugin.supported_versions();
+    let about = plugin.about();
+    let call = match prepare(env, stdin, &supported, !about.is_empty()) {
+        Ok(call) => call,
+        Err(Stop::About) => {
+            return Outcome {
+                result: Ok(Reply::Stderr(about_text(&about, &supported))),
+                version: Version::CURRENT,
+            };
+        }
+        Err(Stop::Error(error)) => {
+            return Outcome {
+                result: Err(error),
+                version: Version::CURRENT,
+            };
+        }
+    };
+    let version = call.version;
+    if call.command == Command::Version {
+        return Outcome {
+            result: Ok(Reply::Stdout(version_output(&supported))),
+            version,
+        };
+    }
+    let result = dispatch(plugin, env, call).await;
+    if let Err(e) = &result {
+        tracing::debug!(code = %e.code, error = %e, "plugin call failed");
+    }
+    Outcome { result, version }
+}
+
+fn about_text(about: &str, supported: &[Version]) -> String {
+    let versions: Vec<&str> = supported.iter().map(|v| v.as_str()).collect();
+    format!(
+        "{about}\nCNI protocol versions supported: {}\n",
+        versions.join(", ")
+    )
+}
+
+fn version_output(supported: &[Version]) -> Vec<u8> {
+    let info = VersionInfo::new(supported);
+    let mut out = serde_json::to_vec(&info).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// JSON indented with four spaces, as the reference plugins print.
+fn pretty(value: &serde_json::Value) -> Vec<u8> {
+    use serde::Serialize;
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+    // Serialising a `Value` into memory cannot fail.
+    let _ = value.serialize(&mut ser);
+    out
+}
+
+async fn dispatch<P: Plugin>(plugin: &P, env: &CniEnv, call: Call) -> Result<Reply, CniError> {
+    let config = NetConf::<P::Config>::from_slice(&call.stdin)?;
+    let version = call.version;
+    let cni_path = env.cni_path();
+    let delegate = Delegate::new(env.clone(), call.stdin, version);
+    let attachment = |call_args: &str| CniArgs::parse(call_args);
+    tracing::debug!(command = %call.command, %version, container = %call.container_id,
+        ifname = %call.ifname, network = %config.name, "plugin call");
+    match call.command {
+        Command::Add => {
+            if !call.netns_override {
+                check_not_own(&call.netns)?;
+            }
+            let req = AddRequest {
+                args: attachment(&call.args)?,
+                container_id: call.container_id,
+                netns: PathBuf::from(call.netns),
+                ifname: call.ifname,
+                config,
+                version,
+                cni_path,
+                delegate,
+            };
+            let result = plugin.add(req).await?;
+            let bytes = result.convert_to(version)?.to_vec_pretty()?;
+            Ok(Reply::Stdout(bytes))
+        }
+        Command::Del => {
+            if !call.netns_override {
+                check_not_own(&call.netns)?;
+            }
+            let req = DelRequest {
+                args: attachment(&call.args)?,
+                container_id: call.container_id,
+                netns: Some(call.netns)
+                    .filter(|n| !n.is_empty())
+                    .map(PathBuf::from),
+                ifname: call.ifname,
+                config,
+                version,
+                cni_path,
+                delegate,
+            };
+            plugin.del(req).await.map(|()| Reply::Empty)
+        }
+        Command::Check => {
+            let req = CheckRequest {
+                args: attachment(&call.args)?,
+                container_id: call.container_id,
+                netns: PathBuf::from(call.netns),
+                ifname: call.ifname,
+                config,
+                version,
+                cni_path,
+                delegate,
+            };
+            plugin.check(req).await.map(|()| Reply::Empty)
+        }
+        Command::Status => {
+            let req = StatusRequest {
+                config,
+                version,
+                cni_path,
+                delegate,
+            };
+            plugin.status(req).await.map(|()| Reply::Empty)
+        }
+        Command::Gc => {
+            let req = GcRequest {
+                valid_attachments: config.gc_valid_attachments().to_vec(),
+                config,
+                version,
+                cni_path,
+                delegate,
+            };
+            plugin.gc(req).await.map(|()| Reply::Empty)
+        }
+        // Answered before dispatch; kept total so a new verb cannot slip through silently.
+        Command::Version => Ok(Reply::Stdout(version_output(&plugin.supported_versions()))),
+    }
+}
