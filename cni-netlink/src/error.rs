@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Unsupported,
     /// The input is malformed or inconsistent (a path that is not a netns, a bad name, ...).
     InvalidInput,
+    /// A bounded wait ran out before the kernel reached the expected state.
+    Timeout,
     /// Any other netlink failure.
     Netlink,
     /// Any other I/O failure.
@@ -52,6 +54,9 @@ pub enum Error {
     /// The input is invalid.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A bounded wait (for a link to become operational, for addresses to settle) ran out.
+    #[error("timed out: {0}")]
+    Timeout(String),
     /// The kernel answered a netlink request with an error not covered by the variants above.
     #[error("netlink error while {context}: {message} (errno {errno})")]
     Netlink {
@@ -85,6 +90,7 @@ impl Error {
             Error::PermissionDenied(_) => ErrorKind::PermissionDenied,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::InvalidInput(_) => ErrorKind::InvalidInput,
+            Error::Timeout(_) => ErrorKind::Timeout,
             Error::Netlink { .. } => ErrorKind::Netlink,
             Error::Io { .. } => ErrorKind::Io,
             Error::Internal(_) => ErrorKind::Internal,

@@ -1,0 +1,208 @@
+//! IP addresses on links.
+
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
+};
+
+use crate::error::{Error, Result};
+use crate::handle::{Netlink, collect, nl_error};
+
+/// An IP family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpFamily {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl IpFamily {
+    /// The family of an address.
+    pub fn of(ip: &IpAddr) -> IpFamily {
+        if ip.is_ipv4() {
+            IpFamily::V4
+        } else {
+            IpFamily::V6
+        }
+    }
+}
+
+/// The scope of an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddrScope {
+    /// Global.
+    Universe,
+    /// Site-local.
+    Site,
+    /// Link-local (`fe80::/10`, `169.254/16`).
+    Link,
+    /// Host (loopback).
+    Host,
+    /// Another value.
+    Other(u8),
+}
+
+/// Options of [`Netlink::add_address`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AddrOptions {
+    /// Skip IPv6 duplicate address detection (`IFA_F_NODAD`): the address is usable at once
+    /// instead of staying tentative for a second or more. Ignored by the kernel for IPv4.
+    pub nodad: bool,
+    /// Do not create the prefix route (`IFA_F_NOPREFIXROUTE`).
+    pub no_prefix_route: bool,
+}
+
+/// An address on a link, as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Address {
+    /// Interface index.
+    pub index: u32,
+    /// The address and its prefix length.
+    pub network: IpNetwork,
+    /// Its scope.
+    pub scope: AddrScope,
+    /// IPv6 DAD has not finished yet.
+    pub tentative: bool,
+    /// IPv6 DAD found a duplicate.
+    pub dad_failed: bool,
+    /// Added without DAD.
+    pub nodad: bool,
+    /// A static (non-autoconfigured) address.
+    pub permanent: bool,
+}
+
+impl Address {
+    pub(crate) fn from_message(msg: &AddressMessage) -> Option<Address> {
+        let mut flags = AddressFlags::from_bits_retain(u32::from(msg.header.flags.bits()));
+        let mut ip = None;
+        let mut local = None;
+        for attr in &msg.attributes {
+            match attr {
+                AddressAttribute::Address(a) => ip = Some(*a),
+                AddressAttribute::Local(a) => local = Some(*a),
+                AddressAttribute::Flags(f) => flags = *f,
+                _ => {}
+            }
+        }
+        // On point-to-point links IFA_ADDRESS is the peer; IFA_LOCAL is ours when present.
+        let ip = local.or(ip)?;
+        let network = IpNetwork::new(ip, msg.header.prefix_len).ok()?;
+        Some(Address {
+            index: msg.header.index,
+            network,
+            scope: match msg.header.scope {
+                AddressScope::Universe => AddrScope::Universe,
+                AddressScope::Site => AddrScope::Site,
+                AddressScope::Link => AddrScope::Link,
+                AddressScope::Host => AddrScope::Host,
+                AddressScope::Nowhere => AddrScope::Other(255),
+                AddressScope::Other(v) => AddrScope::Other(v),
+                _ => AddrScope::Other(0),
+            },
+            tentative: flags.contains(AddressFlags::Tentative),
+            dad_failed: flags.contains(AddressFlags::Dadfailed),
+            nodad: flags.contains(AddressFlags::Nodad),
+            permanent: flags.contains(AddressFlags::Permanent),
+        })
+    }
+}
+
+impl Netlink {
+    /// Adds `addr` to link `index`. An identical address already present is success (the Go
+    /// plugins ignore `EEXIST` the same way).
+    pub async fn add_address(&self, index: u32, addr: IpNetwork, opts: AddrOptions) -> Result<()> {
+        let mut req = self.handle.address().add(index, addr.ip(), addr.prefix());
+        let mut flags = AddressFlags::empty();
+        if opts.nodad {
+            flags |= AddressFlags::Nodad;
+            req.message_mut().header.flags |= AddressHeaderFlags::Nodad;
+        }
+        if opts.no_prefix_route {
+            flags |= AddressFlags::Noprefixroute;
+        }
+        if !flags.is_empty() {
+            req.message_mut()
+                .attributes
+                .push(AddressAttribute::Flags(flags));
+        }
+        match req.execute().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = nl_error(e, format!("adding address {addr} to link #{index}"));
+                if e.is_already_exists() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Removes `addr` from link `index`. An address (or link) that is not there is success.
+    pub async fn delete_address(&self, index: u32, addr: IpNetwork) -> Result<()> {
+        let found = self
+            .addresses(Some(index), None)
+            .await?
+            .into_iter()
+            .any(|a| a.network == addr);
+        if !found {
+            return Ok(());
+        }
+        let mut msg = AddressMessage::default();
+        msg.header.family = match addr {
+            IpNetwork::V4(_) => AddressFamily::Inet,
+            IpNetwork::V6(_) => AddressFamily::Inet6,
+        };
+        msg.header.prefix_len = addr.prefix();
+        msg.header.index = index;
+        msg.attributes.push(AddressAttribute::Address(addr.ip()));
+        if addr.is_ipv4() {
+            msg.attributes.push(AddressAttribute::Local(addr.ip()));
+        }
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = nl_error(e, format!("deleting address {addr} from link #{index}"));
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+        }
+    }
+
+    /// Lists addresses, optionally only those of link `index` and/or of one family.
+    pub async fn addresses(
+        &self,
+        index: Option<u32>,
+        family: Option<IpFamily>,
+    ) -> Result<Vec<Address>> {
+        let mut req = self.handle.address().get();
+        if let Some(index) = index {
+            req = req.set_link_index_filter(index);
+        }
+        let msgs = collect(req.execute(), "listing addresses").await?;
+        Ok(msgs
+            .iter()
+            .filter_map(Address::from_message)
+            .filter(|a| index.is_none_or(|i| a.index == i))
+            .filter(|a| family.is_none_or(|f| IpFamily::of(&a.network.ip()) == f))
+            .collect())
+    }
+
+    /// Fails with [`Error::NotFound`] unless `addr` is on link `index` (a CHECK helper).
+    pub async fn expect_address(&self, index: u32, addr: IpNetwork) -> Result<()> {
+        let present = self
+            .addresses(Some(index), None)
+            .await?
+            .iter()
+            .any(|a| a.network == addr);
+        if present {
+            Ok(())
+        } else {
+            Err(Error::not_found(format!("address {addr} on link #{index}")))
+        }
+    }
+}

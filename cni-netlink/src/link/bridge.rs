@@ -1,0 +1,141 @@
+//! Ensuring a bridge exists.
+
+use rtnetlink::LinkBridge;
+use rtnetlink::packet_route::link::InfoBridge;
+
+use super::{Link, LinkKind, MacAddr, validate_ifname};
+use crate::error::{Error, Result};
+use crate::handle::{Netlink, nl_error};
+
+/// What [`Netlink::ensure_bridge`] should make sure of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeSpec {
+    /// The bridge name.
+    pub name: String,
+    /// MTU for a bridge created now (an existing bridge keeps its MTU, like the Go plugin).
+    pub mtu: Option<u32>,
+    /// MAC address to set (on a new or an existing bridge).
+    pub mac: Option<MacAddr>,
+    /// Turn promiscuous mode on (never turned off on an existing bridge).
+    pub promiscuous: bool,
+    /// Turn VLAN filtering on (needed for [`super::PortVlans`]).
+    pub vlan_filtering: bool,
+    /// Bring the bridge up (what a plugin wants; `false` leaves the admin state alone).
+    pub up: bool,
+}
+
+impl BridgeSpec {
+    /// A spec for bridge `name` that is brought up and otherwise left at kernel defaults.
+    pub fn new(name: impl Into<String>) -> BridgeSpec {
+        BridgeSpec {
+            name: name.into(),
+            mtu: None,
+            mac: None,
+            promiscuous: false,
+            vlan_filtering: false,
+            up: true,
+        }
+    }
+}
+
+fn vlan_unsupported(name: &str) -> Error {
+    Error::unsupported(format!(
+        "bridge VLAN filtering on {name}: this kernel has no bridge VLAN filtering \
+         (CONFIG_BRIDGE_VLAN_FILTERING is not set), so VLAN ids cannot be used"
+    ))
+}
+
+impl Netlink {
+    /// Makes sure a bridge called `spec.name` exists and matches `spec`, creating it or adopting
+    /// an existing one. Idempotent: an existing bridge is success, and concurrent callers racing
+    /// to create the same bridge all succeed.
+    ///
+    /// Errors: a link of that name that is not a bridge is [`Error::AlreadyExists`] ("... already
+    /// exists but is a veth, not a bridge"); asking for VLAN filtering on a kernel without it is
+    /// [`Error::Unsupported`].
+    pub async fn ensure_bridge(&self, spec: &BridgeSpec) -> Result<Link> {
+        validate_ifname(&spec.name)?;
+        let existing = match self.link_by_name(&spec.name).await? {
+            Some(link) => Some(link),
+            None => self.create_bridge(spec).await?,
+        };
+        let link = match existing {
+            Some(link) => {
+                if link.kind != LinkKind::Bridge {
+                    return Err(Error::already_exists(format!(
+                        "{:?} already exists but is a {}, not a bridge",
+                        spec.name, link.kind
+                    )));
+                }
+                if spec.vlan_filtering && link.vlan_filtering != Some(true) {
+                    let msg = LinkBridge::new(&spec.name)
+                        .index(link.index)
+                        .append_info_data(InfoBridge::VlanFiltering(true))
+                        .build();
+                    self.handle
+                        .link()
+                        .change(msg)
+                        .execute()
+                        .await
+                        .map_err(|e| {
+                            let e = nl_error(e, "turning on VLAN filtering");
+                            if e.is_unsupported() {
+                                vlan_unsupported(&spec.name)
+                            } else {
+                                e
+                            }
+                        })?;
+                }
+                if let Some(mac) = spec.mac
+                    && link.mac != Some(mac)
+                {
+                    self.set_mac(link.index, mac).await?;
+                }
+                if spec.up && !link.admin_up {
+                    self.set_link_up(link.index).await?;
+                }
+                link
+            }
+            None => self.link(&spec.name).await?,
+        };
+        if spec.promiscuous && !link.promiscuous {
+            self.set_promiscuous(link.index, true).await?;
+        }
+        self.link(&spec.name).await
+    }
+
+    /// Creates the bridge in one request. Returns `Some(link)` when it already existed (a
+    /// concurrent creator won the race), `None` when this call created it.
+    async fn create_bridge(&self, spec: &BridgeSpec) -> Result<Option<Link>> {
+        let mut builder = LinkBridge::new(&spec.name);
+        if !spec.up {
+            builder = builder.down();
+        }
+        if let Some(mtu) = spec.mtu {
+            builder = builder.mtu(mtu);
+        }
+        if let Some(mac) = spec.mac {
+            builder = builder.address(mac.octets().to_vec());
+        }
+        if spec.promiscuous {
+            builder = builder.promiscuous(true);
+        }
+        if spec.vlan_filtering {
+            builder = builder.append_info_data(InfoBridge::VlanFiltering(true));
+        }
+        match self.handle.link().add(builder.build()).execute().await {
+            Ok(()) => Ok(None),
+            Err(e) => {
+                let e = nl_error(e, format!("creating bridge {}", spec.name));
+                if e.is_already_exists() {
+                    // Someone else created a link of that name in between; adopt or reject it.
+                    return Ok(Some(self.link(&spec.name).await?));
+                }
+                if spec.vlan_filtering && e.is_unsupported() {
+                    return Err(vlan_unsupported(&spec.name));
+                }
+                Err(e)
+            }
+        }
+    }
+}

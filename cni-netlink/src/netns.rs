@@ -1,0 +1,278 @@
+//! Network-namespace handles and the two safe ways to act inside one.
+//!
+//! `setns(2)` moves only the calling thread, and every thread or process created afterwards inherits
+//! the namespace. A tokio worker that entered a pod namespace would keep running unrelated tasks
+//! there, so this module never calls `setns` on a thread it did not create itself:
+//!
+//! * [`NetNs::connect`] creates the netlink socket on a short-lived thread that entered the
+//!   namespace. A socket stays bound to the namespace it was created in, so the returned
+//!   [`Netlink`] handle can be used from any task afterwards.
+//! * [`NetNs::run_blocking`] and [`NetNs::run`] run a closure on a fresh OS thread that entered the
+//!   namespace and ends afterwards (for `/proc/sys` writes, ioctls, binding sockets).
+
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::sched::{CloneFlags, setns};
+use nix::sys::stat::fstat;
+use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
+
+use crate::error::{Error, Result};
+use crate::handle::Netlink;
+
+/// The path of the calling thread's own network namespace. `/proc/self/ns/net` would name the
+/// thread-group leader's namespace instead, which differs whenever one thread has moved.
+/// The receiving end of a netlink notification subscription.
+pub(crate) type Events = futures::channel::mpsc::UnboundedReceiver<(
+    rtnetlink::packet_core::NetlinkMessage<rtnetlink::packet_route::RouteNetlinkMessage>,
+    rtnetlink::sys::SocketAddr,
+)>;
+
+const THREAD_SELF_NET: &str = "/proc/thread-self/ns/net";
+
+/// An open network namespace: an owned file descriptor plus the path it was opened from and its
+/// identity (device and inode of the nsfs file).
+///
+/// Cloning is cheap and shares the descriptor. The namespace stays alive at least as long as any
+/// clone (or a [`Netlink`] handle made from it) exists.
+#[derive(Clone)]
+pub struct NetNs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    fd: OwnedFd,
+    path: PathBuf,
+    dev: u64,
+    inode: u64,
+}
+
+impl fmt::Debug for NetNs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetNs")
+            .field("path", &self.inner.path)
+            .field("inode", &self.inner.inode)
+            .field("fd", &self.inner.fd.as_raw_fd())
+            .finish()
+    }
+}
+
+impl NetNs {
+    /// Opens the network namespace at `path` (for example `CNI_NETNS`, `/var/run/netns/x`,
+    /// `/proc/<pid>/ns/net` or `/proc/<pid>/fd/<n>`).
+    ///
+    /// Errors: a missing path is [`Error::NotFound`]; a path that exists but is not a network
+    /// namespace (a regular file, a directory, another kind of namespace) is
+    /// [`Error::InvalidInput`]; an unreadable one is [`Error::PermissionDenied`].
+    pub fn open(path: impl AsRef<Path>) -> Result<NetNs> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path)
+            .map_err(|e| Error::io(e, format!("opening network namespace {}", path.display())))?;
+        NetNs::from_fd(OwnedFd::from(file), path)
+    }
+
+    /// The network namespace of the calling thread (read from `/proc/thread-self/ns/net`).
+    ///
+    /// Called from a plugin's main thread or a runtime worker this is the "host" namespace.
+    pub fn current_thread() -> Result<NetNs> {
+        NetNs::open(THREAD_SELF_NET)
+    }
+
+    /// Wraps an already open descriptor, checking that it refers to a network namespace.
+    /// `path` is only remembered for messages and [`NetNs::path`].
+    pub fn from_fd(fd: OwnedFd, path: impl Into<PathBuf>) -> Result<NetNs> {
+        let path = path.into();
+        let fs = fstatfs(&fd)
+            .map_err(|e| Error::from_errno(e as i32, format!("fstatfs on {}", path.display())))?;
+        if fs.filesystem_type() != NSFS_MAGIC {
+            return Err(Error::invalid_input(format!(
+                "{} is not a namespace file (it is not on nsfs)",
+                path.display()
+            )));
+        }
+        // An nsfs descriptor reads back through /proc as "<type>:[<inode>]".
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .map_err(|e| Error::io(e, format!("inspecting namespace {}", path.display())))?;
+        if !link.to_string_lossy().starts_with("net:[") {
+            return Err(Error::invalid_input(format!(
+                "{} is a {} namespace, not a network namespace",
+                path.display(),
+                link.to_string_lossy()
+                    .split(':')
+                    .next()
+                    .unwrap_or("different")
+            )));
+        }
+        let st = fstat(&fd)
+            .map_err(|e| Error::from_errno(e as i32, format!("fstat on {}", path.display())))?;
+        Ok(NetNs {
+            inner: Arc::new(Inner {
+                fd,
+                path,
+                dev: st.st_dev,
+                inode: st.st_ino,
+            }),
+        })
+    }
+
+    /// The path this namespace was opened from.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The inode number of the namespace (what `ip netns identify` and `/proc/*/ns/net` show).
+    pub fn inode(&self) -> u64 {
+        self.inner.inode
+    }
+
+    /// The device number of nsfs; together with [`NetNs::inode`] it identifies the namespace.
+    pub fn device(&self) -> u64 {
+        self.inner.dev
+    }
+
+    /// True when both handles refer to the same namespace (same nsfs device and inode).
+    pub fn is_same(&self, other: &NetNs) -> bool {
+        self.inner.dev == other.inner.dev && self.inner.inode == other.inner.inode
+    }
+
+    /// True when this is the calling thread's own network namespace.
+    pub fn is_current_thread(&self) -> Result<bool> {
+        Ok(self.is_same(&NetNs::current_thread()?))
+    }
+
+    /// Fails with [`Error::InvalidInput`] when this namespace is the calling thread's own one.
+    ///
+    /// A plugin calls this on `CNI_NETNS` to refuse a "pod" namespace that is really the host's:
+    /// moving a veth end "into" it, or deleting its interfaces, would hit the host.
+    pub fn ensure_not_current_thread(&self) -> Result<()> {
+        if self.is_current_thread()? {
+            return Err(Error::invalid_input(format!(
+                "{} is the caller's own network namespace, not a separate container namespace",
+                self.path().display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on a fresh OS thread that has entered this namespace, waits for it and returns its
+    /// result. The thread ends afterwards, so no thread is ever left in the namespace.
+    ///
+    /// `f` may borrow from the caller. It must be synchronous; anything resolved per thread at call
+    /// time (`/proc/sys/net`, ioctls, new sockets, spawned processes) sees this namespace. This call
+    /// blocks the calling thread for the duration of `f` plus a thread start (tens of
+    /// microseconds); inside async code prefer [`NetNs::run`] for long closures.
+    ///
+    /// Errors: entering the namespace fails ([`Error::PermissionDenied`] without `CAP_SYS_ADMIN`),
+    /// the thread cannot be started, or `f` panics ([`Error::Internal`]).
+    pub fn run_blocking<F, R>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce() -> R + Send,
+        R: Send,
+    {
+        std::thread::scope(|scope| {
+            let handle = std::thread::Builder::new()
+                .name("cni-netns".into())
+                .spawn_scoped(scope, || {
+                    self.enter_this_thread()?;
+                    Ok(f())
+                })
+                .map_err(|e| Error::io(e, "starting a thread for a namespace"))?;
+            handle.join().map_err(|_| {
+                Error::Internal("a closure run in a network namespace panicked".into())
+            })?
+        })
+    }
+
+    /// Like [`NetNs::run_blocking`], but does not block the calling thread: `f` runs on a fresh OS
+    /// thread in the namespace and the returned future resolves with its result.
+    pub async fn run<F, R>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let ns = self.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("cni-netns".into())
+            .spawn(move || {
+                let result = ns.enter_this_thread().map(|()| f());
+                // The receiver may be gone (the caller's future was dropped); nothing to do then.
+                let _ = tx.send(result);
+            })
+            .map_err(|e| Error::io(e, "starting a thread for a namespace"))?;
+        rx.await
+            .map_err(|_| Error::Internal("a closure run in a network namespace panicked".into()))?
+    }
+
+    /// Opens a netlink connection bound to this namespace and spawns its driver on the current
+    /// tokio runtime. The socket is created on a short-lived thread that entered the namespace
+    /// (or directly, when this already is the calling thread's namespace); no runtime thread
+    /// changes namespace.
+    ///
+    /// Errors: no tokio runtime is running ([`Error::InvalidInput`]), the namespace cannot be
+    /// entered, or the socket cannot be created.
+    pub async fn connect(&self) -> Result<Netlink> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::invalid_input("NetNs::connect must be called inside a tokio runtime")
+        })?;
+        let (connection, handle, _) = if self.is_current_thread()? {
+            rtnetlink::new_connection().map_err(|e| Error::io(e, "creating a netlink socket"))?
+        } else {
+            let ns = self.clone();
+            let rt = runtime.clone();
+            self.run(move || {
+                // The socket must be registered with the caller's runtime reactor; entering the
+                // runtime handle on this helper thread allows that without running any task here.
+                let _guard = rt.enter();
+                rtnetlink::new_connection().map_err(|e| {
+                    Error::io(
+                        e,
+                        format!("creating a netlink socket in {}", ns.path().display()),
+                    )
+                })
+            })
+            .await??
+        };
+        runtime.spawn(connection);
+        Ok(Netlink::new(handle, self.clone()))
+    }
+
+    /// Opens a netlink socket in this namespace subscribed to `groups` and spawns its driver on the
+    /// current runtime. Returns the receiver of the notifications and the driver task, which the
+    /// caller aborts when done.
+    pub(crate) async fn subscribe(
+        &self,
+        groups: &'static [rtnetlink::MulticastGroup],
+    ) -> Result<(Events, tokio::task::JoinHandle<()>)> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::invalid_input("netlink notifications need a tokio runtime"))?;
+        let rt = runtime.clone();
+        let (connection, _handle, events) = self
+            .run(move || {
+                let _guard = rt.enter();
+                rtnetlink::new_multicast_connection(groups)
+                    .map_err(|e| Error::io(e, "creating a netlink notification socket"))
+            })
+            .await??;
+        Ok((events, runtime.spawn(connection)))
+    }
+
+    /// Moves the calling thread into this namespace. Only ever called on threads this module
+    /// created and that end right after their work.
+    fn enter_this_thread(&self) -> Result<()> {
+        setns(&self.inner.fd, CloneFlags::CLONE_NEWNET).map_err(|e| {
+            Error::from_errno(
+                e as i32,
+                format!("entering network namespace {}", self.path().display()),
+            )
+        })
+    }
+}
+
+impl AsFd for NetNs {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.fd.as_fd()
+    }
+}

@@ -1,0 +1,187 @@
+//! Opening namespaces, recognising non-namespaces, acting inside one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::os::fd::{AsFd, AsRawFd};
+
+use cni_netlink::testkit::TestNode;
+use cni_netlink::{ErrorKind, NetNs};
+
+fn thread_netns_inode() -> u64 {
+    std::fs::metadata("/proc/thread-self/ns/net")
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap()
+}
+
+#[test]
+fn missing_path_is_not_found() {
+    let err = NetNs::open("/nonexistent/netns/x").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+}
+
+#[test]
+fn plain_file_and_directory_are_invalid_input() {
+    let dir = std::env::temp_dir();
+    let err = NetNs::open(&dir).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("not a namespace"), "{err}");
+
+    let file = dir.join(format!("cni-netlink-plain-{}", std::process::id()));
+    std::fs::write(&file, b"not a namespace").unwrap();
+    let err = NetNs::open(&file).unwrap_err();
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+#[test]
+fn other_namespace_kind_is_invalid_input() {
+    let err = NetNs::open("/proc/self/ns/uts").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("uts"), "{err}");
+}
+
+#[test]
+fn host_namespace_passed_as_pod_is_rejectable() {
+    let own = NetNs::current_thread().unwrap();
+    assert_eq!(own.inode(), thread_netns_inode());
+    assert!(own.is_current_thread().unwrap());
+    let err = own.ensure_not_current_thread().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+
+    // The same namespace reached through another path is recognised too.
+    let via_pid = NetNs::open(format!(
+        "/proc/{}/task/{}/ns/net",
+        std::process::id(),
+        nix::unistd::gettid()
+    ))
+    .unwrap();
+    assert!(via_pid.is_same(&own));
+    assert!(via_pid.ensure_not_current_thread().is_err());
+
+    let node = TestNode::new();
+    assert!(!node.netns().is_same(&own));
+    node.netns().ensure_not_current_thread().unwrap();
+}
+
+#[test]
+fn test_namespace_path_opens_from_elsewhere_and_disappears_on_drop() {
+    let node = TestNode::new();
+    let pod = node.pod("p");
+    let path = pod.path().to_path_buf();
+    let reopened = NetNs::open(&path).unwrap();
+    assert!(reopened.is_same(pod.netns()));
+    assert!(!reopened.is_same(node.netns()));
+    let inode = pod.netns().inode();
+    drop(reopened);
+    drop(pod);
+    // The descriptor is closed, so the path no longer names that namespace (parallel tests may
+    // reuse the descriptor number for something else, never for the dropped namespace).
+    if let Ok(other) = NetNs::open(&path) {
+        assert_ne!(other.inode(), inode);
+    }
+}
+
+#[test]
+fn run_blocking_runs_inside_and_leaves_the_caller_alone() {
+    let node = TestNode::new();
+    let before = thread_netns_inode();
+    let inside = node.run_blocking(thread_netns_inode).unwrap();
+    assert_eq!(inside, node.netns().inode());
+    assert_ne!(inside, before);
+    assert_eq!(thread_netns_inode(), before);
+
+    // A borrowing closure works, and a panicking one becomes an error.
+    let label = String::from("x");
+    let len = node.netns().run_blocking(|| label.len()).unwrap();
+    assert_eq!(len, 1);
+    let err = node
+        .netns()
+        .run_blocking(|| -> u8 { panic!("boom") })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal);
+}
+
+#[test]
+fn command_runs_in_the_namespace() {
+    let node = TestNode::new();
+    node.ip(&["link", "add", "marker0", "type", "bridge"])
+        .unwrap();
+    let links = node.ip_json(&["link", "show"]).unwrap();
+    let names: Vec<&str> = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["ifname"].as_str())
+        .collect();
+    assert!(names.contains(&"marker0"), "{names:?}");
+    // The test's own namespace has no marker0.
+    let own = std::process::Command::new("ip")
+        .args(["link", "show", "marker0"])
+        .output()
+        .unwrap();
+    assert!(!own.status.success());
+    assert!(node.netns().as_fd().as_raw_fd() >= 0);
+}
+
+#[tokio::test]
+async fn run_async_and_connect() {
+    let node = TestNode::new();
+    let ino = node.netns().run(thread_netns_inode).await.unwrap();
+    assert_eq!(ino, node.netns().inode());
+    let nl = node.connect().await.unwrap();
+    let links = nl.links().await.unwrap();
+    assert_eq!(links.len(), 1, "a new namespace has only lo: {links:?}");
+    assert_eq!(links[0].name, "lo");
+    assert!(nl.netns().is_same(node.netns()));
+}
+
+#[test]
+fn connect_without_runtime_is_an_error() {
+    let node = TestNode::new();
+    // Poll the future outside any tokio runtime, with a plain executor.
+    let result = futures::executor::block_on(node.netns().connect());
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("tokio runtime"), "{err}");
+}
+
+#[test]
+fn go_plugins_accept_the_fd_path() {
+    // The Go loopback plugin opens CNI_NETNS with ns.GetNS (statfs must say nsfs) and sets lo up.
+    let plugin = std::path::Path::new("/usr/lib/cni/loopback");
+    assert!(
+        plugin.exists(),
+        "the Go reference plugins are expected in /usr/lib/cni"
+    );
+    let node = TestNode::new();
+    let pod = node.pod("go");
+    let out = std::process::Command::new(plugin)
+        .env("CNI_COMMAND", "ADD")
+        .env("CNI_CONTAINERID", "c1")
+        .env("CNI_NETNS", pod.path())
+        .env("CNI_IFNAME", "lo")
+        .env("CNI_PATH", "/usr/lib/cni")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(br#"{"cniVersion":"1.0.0","name":"lo","type":"loopback"}"#)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "loopback ADD with CNI_NETNS={} failed: {}{}",
+        pod.path().display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lo = pod.ip_json(&["link", "show", "lo"]).unwrap();
+    let flags = lo[0]["flags"].as_array().unwrap();
+    assert!(flags.iter().any(|f| f == "UP"), "{lo}");
+}
