@@ -59,6 +59,10 @@ pub enum IpamError {
         #[source]
         source: std::io::Error,
     },
+    /// An error already in CNI terms (from `cni-types`, or a delegated IPAM plugin's own
+    /// error); its code is kept.
+    #[error(transparent)]
+    Cni(#[from] cni_types::CniError),
 }
 
 impl IpamError {
@@ -98,6 +102,7 @@ impl IpamError {
         match self {
             IpamError::Ipam { kind, .. } => kind.code(),
             IpamError::Io { .. } => ErrorKind::Io.code(),
+            IpamError::Cni(e) => e.code.code(),
         }
     }
 
@@ -112,6 +117,30 @@ impl IpamError {
                 context: format!("{prefix}: {context}"),
                 source,
             },
+            IpamError::Cni(mut e) => {
+                e.msg = format!("{prefix}: {}", e.msg);
+                IpamError::Cni(e)
+            }
+        }
+    }
+}
+
+impl From<cni_skel::SkelError> for IpamError {
+    /// A delegated plugin's failure; its own error keeps its code.
+    fn from(e: cni_skel::SkelError) -> Self {
+        IpamError::Cni(e.into())
+    }
+}
+
+impl From<IpamError> for cni_types::CniError {
+    /// The spec error a plugin prints for this error: same message, code by kind.
+    fn from(e: IpamError) -> Self {
+        match e {
+            IpamError::Cni(e) => e,
+            IpamError::Io { context, source } => {
+                cni_types::CniError::io_failure(format!("{context}: {source}"))
+            }
+            IpamError::Ipam { kind, msg } => cni_types::CniError::new(kind.code(), msg),
         }
     }
 }

@@ -58,6 +58,22 @@ impl DiskStore {
         Ok(store)
     }
 
+    /// Opens the store of `network` under `data_dir` if its directory exists; `None` when
+    /// there is no state at all (DEL, CHECK, GC and STATUS need not create it).
+    pub fn open_existing(data_dir: &Path, network: &str) -> Result<Option<Self>> {
+        validate_network_name(network)?;
+        let dir = data_dir.join(network);
+        match fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => Ok(Some(DiskStore { dir })),
+            Ok(_) => Err(IpamError::io(
+                format!("opening {}", dir.display()),
+                std::io::Error::new(IoKind::NotADirectory, "not a directory"),
+            )),
+            Err(e) if e.kind() == IoKind::NotFound => Ok(None),
+            Err(e) => Err(IpamError::io(format!("opening {}", dir.display()), e)),
+        }
+    }
+
     /// The network's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
