@@ -1,0 +1,221 @@
+//! ADD, in the reference's order: bridge, veth, (spoof check), IPAM, pod addresses and routes,
+//! gateway on the bridge, masquerade, port wait, MAC refresh, DNS. Anything that fails after
+//! the veth exists undoes what this call made and releases the address.
+
+use std::time::Duration;
+
+use cni_netlink::masquerade::Attachment;
+use cni_netlink::{Link, NetNs, Netlink};
+use cni_skel::AddRequest;
+use cni_types::{CniResult, Result100, Version};
+use ipnetwork::IpNetwork;
+
+use crate::config::{BridgeConf, Settings};
+use crate::error::BridgeError;
+use crate::ipam::Ipam;
+use crate::masq::Masq;
+use crate::plugin::load_settings;
+use crate::result::{
+    BRIDGE_INDEX, HOST_VETH_INDEX, apply_conf_dns, calc_gateways, container_interface,
+    host_interface,
+};
+use crate::spoofcheck::SpoofCheck;
+use crate::{host, pod};
+
+/// How long the host veth may take to become a forwarding bridge port (the reference waits up
+/// to about 2.5 s, with fixed sleeps; we wait for the kernel's notification).
+const PORT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What this call has made so far, to undo on failure.
+#[derive(Default)]
+struct Made {
+    veth: bool,
+    spoof: bool,
+    ipam: bool,
+    masq: bool,
+}
+
+/// The opened things one ADD works with.
+struct Ctx<'a> {
+    req: &'a AddRequest<BridgeConf>,
+    s: Settings,
+    ipam: Option<Ipam>,
+    masq: Option<Masq>,
+    host: Netlink,
+    pod_ns: NetNs,
+    pod: Netlink,
+}
+
+impl Ctx<'_> {
+    fn attachment(&self) -> Attachment {
+        Attachment::new(&self.req.container_id, &self.req.ifname)
+    }
+}
+
+/// Runs ADD and returns the result in the config's version.
+pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, BridgeError> {
+    let s = load_settings(&req.config, Some(&req.args))?;
+    s.check_for_add()?;
+    // Everything that can be checked without changing anything is checked first, so a bad
+    // call leaves nothing behind (not even a new bridge).
+    let ipam = match &s.ipam_type {
+        Some(t) => Some(Ipam::select(t, &req.delegate)?),
+        None => None,
+    };
+    let pod_ns = NetNs::open(&req.netns).map_err(|e| {
+        BridgeError::kernel_with_code(4, format!("failed to open netns {:?}", req.netns), e)
+    })?;
+    let host = Netlink::connect_current()
+        .await
+        .map_err(|e| BridgeError::kernel("failed to open netlink", e))?;
+    let pod = pod_ns
+        .connect()
+        .await
+        .map_err(|e| BridgeError::kernel("failed to open netlink in the pod", e))?;
+    let existing = pod
+        .link_by_name(&req.ifname)
+        .await
+        .map_err(|e| BridgeError::kernel("failed to look up the container interface", e))?;
+    if existing.is_some() {
+        return Err(BridgeError::env(format!(
+            "container veth name {:?} already exists in {}",
+            req.ifname,
+            req.netns.display()
+        )));
+    }
+    let masq = match (s.ip_masq && s.is_layer3()).then_some(s.masq_backend) {
+        Some(backend) => Some(Masq::open(backend)?),
+        None => None,
+    };
+    let ctx = Ctx {
+        req,
+        s,
+        ipam,
+        masq,
+        host,
+        pod_ns,
+        pod,
+    };
+    let bridge = host::ensure_bridge(&ctx.host, &ctx.s).await?;
+    let mut made = Made::default();
+    match build(&ctx, &bridge, &mut made).await {
+        Ok(result) => Ok(result),
+        Err(e) => {
+            undo(&ctx, &made).await;
+            Err(e)
+        }
+    }
+}
+
+async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResult, BridgeError> {
+    let (req, s) = (ctx.req, &ctx.s);
+    let pair = pod::create_veth(&ctx.host, &ctx.pod, s, &req.ifname, bridge).await?;
+    made.veth = true;
+    pod::configure_port(&ctx.host, s, &pair.host).await?;
+
+    let mac = |l: &Link| l.mac.map(|m| m.to_string());
+    let mut result = Result100::new(Version::CURRENT);
+    result.interfaces = vec![
+        host_interface(&bridge.name, mac(bridge)),
+        host_interface(&pair.host.name, mac(&pair.host)),
+        container_interface(
+            &req.ifname,
+            mac(&pair.container),
+            &req.netns.to_string_lossy(),
+        ),
+    ];
+
+    if s.mac_spoof_check {
+        let container_mac = pair
+            .container
+            .mac
+            .ok_or_else(|| BridgeError::other("the container interface has no MAC address"))?;
+        made.spoof = true;
+        SpoofCheck::new(&req.container_id, &req.ifname).setup(&pair.host.name, container_mac)?;
+    }
+
+    if let Some(ipam) = &ctx.ipam {
+        let ipam_result = ipam.add().await?;
+        made.ipam = true;
+        result.ips = ipam_result.ips;
+        result.routes = ipam_result.routes;
+        result.dns = ipam_result.dns;
+        if result.ips.is_empty() {
+            return Err(BridgeError::other("IPAM plugin returned missing IP config"));
+        }
+        let gateways = calc_gateways(&mut result, s.is_gateway, s.is_default_gateway)?;
+        pod::configure_l3(&ctx.pod, &ctx.pod_ns, s, &pair.container, &result).await?;
+        if s.is_gateway {
+            host::ensure_gateways(&ctx.host, bridge, &gateways, s).await?;
+        }
+        if let Some(masq) = &ctx.masq {
+            let addrs: Vec<IpNetwork> = result.ips.iter().map(|ip| ip.address).collect();
+            made.masq = true;
+            masq.add(
+                &req.config.name,
+                &ctx.attachment(),
+                &addrs,
+                &s.non_masquerade_cidrs,
+            )?;
+        }
+    } else if !s.disable_container_interface {
+        ctx.pod
+            .set_link_up(pair.container.index)
+            .await
+            .map_err(|e| BridgeError::kernel(format!("failed to set {:?} up", req.ifname), e))?;
+    }
+
+    // The port must forward before the pod's first packets (its gratuitous ARP) go out.
+    let host_veth = if s.disable_container_interface {
+        ctx.host.link_by_index(pair.host.index).await
+    } else {
+        ctx.host
+            .wait_link_usable(pair.host.index, PORT_TIMEOUT)
+            .await
+            .map(Some)
+    }
+    .map_err(|e| BridgeError::kernel("bridge port in error state", e))?;
+    // MACs may have changed: the host veth's when enslaved, the bridge's with its first port.
+    if let Some(slot) = result.interfaces.get_mut(HOST_VETH_INDEX) {
+        slot.mac = host_veth.as_ref().and_then(mac).or(slot.mac.take());
+    }
+    let bridge_now = ctx
+        .host
+        .link_by_index(bridge.index)
+        .await
+        .map_err(|e| BridgeError::kernel("failed to look the bridge up", e))?;
+    if let Some(slot) = result.interfaces.get_mut(BRIDGE_INDEX) {
+        slot.mac = bridge_now.as_ref().and_then(mac).or(slot.mac.take());
+    }
+
+    apply_conf_dns(&mut result, req.config.dns.as_ref());
+    // Convert here, not in the skel, so a result the config's version cannot express (layer 2
+    // with 0.1.0/0.2.0) fails this ADD and is undone.
+    Ok(result.convert_to(req.version)?)
+}
+
+async fn undo(ctx: &Ctx<'_>, made: &Made) {
+    let req = ctx.req;
+    if made.masq
+        && let Some(masq) = &ctx.masq
+        && let Err(e) = masq.remove(&req.config.name, &ctx.attachment())
+    {
+        tracing::warn!(error = %e, "undo: removing masquerading");
+    }
+    if made.veth {
+        // Deleting the container end deletes the host end with it.
+        if let Err(e) = ctx.pod.delete_link_by_name(&req.ifname).await {
+            tracing::warn!(error = %e, "undo: deleting the veth pair");
+        }
+    }
+    if made.spoof
+        && let Err(e) = SpoofCheck::new(&req.container_id, &req.ifname).teardown()
+    {
+        tracing::warn!(error = %e, "undo: removing the MAC spoof check");
+    }
+    if made.ipam
+        && let Some(ipam) = &ctx.ipam
+    {
+        ipam.release().await;
+    }
+}

@@ -1,0 +1,47 @@
+//! GC and STATUS, which the reference bridge lacks: GC releases the IPAM reservations and the
+//! masquerade state of attachments not in the valid list; STATUS asks the IPAM.
+
+use cni_netlink::masquerade::Attachment;
+use cni_skel::{GcRequest, StatusRequest};
+
+use crate::config::BridgeConf;
+use crate::error::BridgeError;
+use crate::ipam::Ipam;
+use crate::masq::Masq;
+use crate::plugin::load_settings;
+
+/// Runs GC: both steps run; failures are reported together.
+pub(crate) async fn gc(req: &GcRequest<BridgeConf>) -> Result<(), BridgeError> {
+    let s = load_settings(&req.config, None)?;
+    let mut errors = Vec::new();
+    if let Some(t) = &s.ipam_type {
+        let collected = match Ipam::select(t, &req.delegate) {
+            Ok(ipam) => ipam.gc().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = collected {
+            errors.push(e);
+        }
+    }
+    if s.ip_masq && s.is_layer3() {
+        let valid: Vec<Attachment> = req
+            .valid_attachments
+            .iter()
+            .map(|a| Attachment::new(&a.container_id, &a.ifname))
+            .collect();
+        if let Err(e) = Masq::open(s.masq_backend).and_then(|m| m.gc(&req.config.name, &valid)) {
+            errors.push(e);
+        }
+    }
+    BridgeError::collect(errors)
+}
+
+/// Runs STATUS: the IPAM's answer (host-local: code 50 when every range is exhausted). A layer-2
+/// network is always available.
+pub(crate) async fn status(req: &StatusRequest<BridgeConf>) -> Result<(), BridgeError> {
+    let s = load_settings(&req.config, None)?;
+    match &s.ipam_type {
+        Some(t) => Ipam::select(t, &req.delegate)?.status().await,
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,123 @@
+//! The host side: the bridge, its gateway addresses, forwarding.
+
+use cni_netlink::Netlink;
+use cni_netlink::addr::{AddrOptions, IpFamily};
+use cni_netlink::link::{BridgeSpec, Link, MacAddr};
+use ipnetwork::IpNetwork;
+
+use crate::config::Settings;
+use crate::error::BridgeError;
+use crate::gateway::{AddrPlan, plan_bridge_addr};
+use crate::result::Gateways;
+
+/// Creates the bridge or adopts an existing one (`ensureBridge`): MTU for a new bridge,
+/// promiscuous mode when asked (never turned off), VLAN filtering when a VLAN is configured,
+/// `accept_ra=0` (we own the routes), up.
+///
+/// Errors: an existing link of that name that is not a bridge (code 7); VLAN filtering on a
+/// kernel without it (code 2).
+pub(crate) async fn ensure_bridge(host: &Netlink, s: &Settings) -> Result<Link, BridgeError> {
+    let spec = BridgeSpec {
+        mtu: s.mtu,
+        promiscuous: s.promisc_mode,
+        vlan_filtering: s.vlan_filtering,
+        ..BridgeSpec::new(&s.bridge)
+    };
+    let link = host.ensure_bridge(&spec).await.map_err(|e| {
+        let context = format!("failed to create bridge {:?}", s.bridge);
+        if e.is_already_exists() {
+            BridgeError::kernel_with_code(7, context, e)
+        } else {
+            BridgeError::kernel(context, e)
+        }
+    })?;
+    // We own the routes on this interface; like the reference, a failure here is ignored.
+    let key = cni_netlink::sysctl::interface_key(IpFamily::V6, &s.bridge, "accept_ra");
+    let _ = host.netns().sysctl_set(&key, "0");
+    Ok(link)
+}
+
+/// Puts the gateway addresses on the bridge (`ensureAddr` per address, IPv4 first) and turns
+/// forwarding on for each family that has one. The bridge MAC is pinned to its current value
+/// after an address is added, so it stops following the lowest port MAC.
+pub(crate) async fn ensure_gateways(
+    host: &Netlink,
+    bridge: &Link,
+    gateways: &Gateways,
+    s: &Settings,
+) -> Result<(), BridgeError> {
+    for (family, gws) in [(IpFamily::V4, &gateways.v4), (IpFamily::V6, &gateways.v6)] {
+        if gws.gateways.is_empty() {
+            continue;
+        }
+        for gw in &gws.gateways {
+            ensure_addr(host, bridge, family, *gw, s.force_address).await?;
+        }
+        host.netns()
+            .enable_forwarding(family)
+            .map_err(|e| BridgeError::kernel("failed to enable forwarding", e))?;
+    }
+    Ok(())
+}
+
+async fn ensure_addr(
+    host: &Netlink,
+    bridge: &Link,
+    family: IpFamily,
+    gw: IpNetwork,
+    force: bool,
+) -> Result<(), BridgeError> {
+    let name = &bridge.name;
+    let existing: Vec<IpNetwork> = host
+        .addresses(Some(bridge.index), Some(family))
+        .await
+        .map_err(|e| BridgeError::kernel("could not get list of IP addresses", e))?
+        .into_iter()
+        .map(|a| a.network)
+        .collect();
+    let remove = match plan_bridge_addr(&existing, gw, force) {
+        AddrPlan::Present => return Ok(()),
+        AddrPlan::Conflict(_) => {
+            return Err(BridgeError::other(format!(
+                "failed to set bridge addr: {name:?} already has an IP address different from {gw}"
+            )));
+        }
+        AddrPlan::Add { remove } => remove,
+    };
+    for old in remove {
+        host.delete_address(bridge.index, old).await.map_err(|e| {
+            BridgeError::kernel(format!("could not remove IP address from {name:?}"), e)
+        })?;
+    }
+    host.add_address(
+        bridge.index,
+        gw,
+        AddrOptions {
+            nodad: true,
+            ..AddrOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| BridgeError::kernel(format!("could not add IP address to {name:?}"), e))?;
+    pin_mac(host, bridge).await
+}
+
+/// Sets the bridge's MAC to the one it had when we looked it up (or, if that was all zero, to
+/// the one it has now), which makes the kernel keep it as ports come and go.
+async fn pin_mac(host: &Netlink, bridge: &Link) -> Result<(), BridgeError> {
+    let mac: Option<MacAddr> = match bridge.mac.filter(|m| !m.is_zero()) {
+        Some(m) => Some(m),
+        None => host
+            .link_by_index(bridge.index)
+            .await
+            .map_err(|e| BridgeError::kernel("could not look the bridge up", e))?
+            .and_then(|l| l.mac)
+            .filter(|m| !m.is_zero()),
+    };
+    if let Some(mac) = mac {
+        host.set_mac(bridge.index, mac)
+            .await
+            .map_err(|e| BridgeError::kernel("could not set bridge's mac", e))?;
+    }
+    Ok(())
+}

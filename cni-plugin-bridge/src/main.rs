@@ -1,0 +1,5 @@
+//! The `bridge` CNI plugin binary.
+
+fn main() -> std::process::ExitCode {
+    cni_skel::main(cni_plugin_bridge::BridgePlugin)
+}

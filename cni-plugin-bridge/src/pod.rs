@@ -1,0 +1,197 @@
+//! The pod side: the veth pair, the bridge port, and the container interface's addresses,
+//! sysctls and routes.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use cni_netlink::addr::{AddrOptions, IpFamily};
+use cni_netlink::link::{BridgePortFlags, Link, MacAddr, PortVlans, VethPair, VethSpec, VlanRange};
+use cni_netlink::route::{PROTO_BOOT, RouteScope, RouteSpec};
+use cni_netlink::{NetNs, Netlink};
+use cni_types::Result100;
+
+use crate::config::Settings;
+use crate::error::BridgeError;
+use cni_netlink::sysctl::interface_key;
+
+/// How long IPv6 duplicate address detection may take when `enabledad` is on (the reference's
+/// bound). Waiting is event-driven; this is only the upper limit.
+const DAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Creates the veth pair in one request: the container end `ifname` directly in the pod
+/// namespace (MTU, requested MAC, down), the host end `vethXXXXXXXX` up and already enslaved to
+/// the bridge. Then the port flags (hairpin, isolation), VLANs, and `accept_ra=0` on the host end.
+///
+/// Errors: `ifname` already exists in the pod (code 4).
+pub(crate) async fn create_veth(
+    host: &Netlink,
+    pod: &Netlink,
+    s: &Settings,
+    ifname: &str,
+    bridge: &Link,
+) -> Result<VethPair, BridgeError> {
+    let spec = VethSpec {
+        mtu: s.mtu,
+        container_mac: s.mac.map(|m| MacAddr(m.octets())),
+        bridge: Some(bridge.index),
+        ..VethSpec::new(ifname)
+    };
+    let pair = host.create_veth_pair(pod, &spec).await.map_err(|e| {
+        let code = if e.is_already_exists() || e.is_invalid_input() {
+            4
+        } else {
+            999
+        };
+        BridgeError::kernel_with_code(
+            code,
+            format!("failed to set up the veth pair for {ifname:?}"),
+            e,
+        )
+    })?;
+    Ok(pair)
+}
+
+/// Bridge-port settings of the host veth: hairpin, isolation, VLANs.
+pub(crate) async fn configure_port(
+    host: &Netlink,
+    s: &Settings,
+    port: &Link,
+) -> Result<(), BridgeError> {
+    let flags = BridgePortFlags {
+        hairpin: s.hairpin_mode.then_some(true),
+        isolated: s.port_isolation.then_some(true),
+        learning: None,
+    };
+    host.set_bridge_port(port.index, &flags)
+        .await
+        .map_err(|e| {
+            BridgeError::kernel(format!("failed to set up bridge port {}", port.name), e)
+        })?;
+    if s.vlan_filtering {
+        let mut vlans = PortVlans {
+            pvid: (s.vlan != 0).then_some(s.vlan),
+            trunks: s
+                .vlan_trunk
+                .iter()
+                .map(|&v| VlanRange { start: v, end: v })
+                .collect(),
+            remove_default: !s.preserve_default_vlan,
+        };
+        if s.vlan == 0 && !s.vlan_trunk.is_empty() {
+            // The reference makes VLAN 1 the native (untagged) VLAN of a pure trunk port.
+            vlans.pvid = Some(1);
+        }
+        host.set_port_vlans(port.index, &vlans).await.map_err(|e| {
+            BridgeError::kernel(
+                format!("failed to setup vlan tag on interface {:?}", port.name),
+                e,
+            )
+        })?;
+    }
+    let _ = host
+        .netns()
+        .sysctl_set(&interface_key(IpFamily::V6, &port.name, "accept_ra"), "0");
+    Ok(())
+}
+
+/// Configures the container interface from the result (`ipam.ConfigureIface` plus the bridge's
+/// sysctls): DAD off (or on with `enabledad`), `arp_notify=1`, IPv6 enabled when the result has
+/// an IPv6 address, the addresses (without DAD unless asked), the link up, then the routes (a
+/// route without gateway goes via the first gateway of its family).
+pub(crate) async fn configure_l3(
+    pod: &Netlink,
+    ns: &NetNs,
+    s: &Settings,
+    link: &Link,
+    result: &Result100,
+) -> Result<(), BridgeError> {
+    let ifname = link.name.as_str();
+    let has_v6 = result.ips.iter().any(|ip| ip.address.is_ipv6());
+    let v6 = |name| interface_key(IpFamily::V6, ifname, name);
+    let mut keys: Vec<(String, &str)> = Vec::new();
+    if s.enable_dad {
+        keys.push((v6("enhanced_dad"), "1"));
+        keys.push((v6("accept_dad"), "1"));
+    } else {
+        keys.push((v6("accept_dad"), "0"));
+    }
+    keys.push((interface_key(IpFamily::V4, ifname, "arp_notify"), "1"));
+    if has_v6 {
+        keys.push((interface_key(IpFamily::V6, "lo", "disable_ipv6"), "0"));
+        keys.push((v6("disable_ipv6"), "0"));
+        keys.push((v6("keep_addr_on_down"), "1"));
+    }
+    let entries: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    // One thread switch for all of them; like the reference, failures are not fatal (a kernel
+    // without IPv6 has no such files).
+    if let Err(e) = ns.sysctl_set_many(&entries) {
+        tracing::debug!(error = %e, "a pod sysctl was not written");
+    }
+
+    let opts = AddrOptions {
+        nodad: !s.enable_dad,
+        ..AddrOptions::default()
+    };
+    let mut gw4: Option<IpAddr> = None;
+    let mut gw6: Option<IpAddr> = None;
+    for ip in &result.ips {
+        pod.add_address(link.index, ip.address, opts)
+            .await
+            .map_err(|e| {
+                BridgeError::kernel(
+                    format!("failed to add IP addr {} to {:?}", ip.address, link.name),
+                    e,
+                )
+            })?;
+        let slot = if ip.address.is_ipv4() {
+            &mut gw4
+        } else {
+            &mut gw6
+        };
+        if slot.is_none() {
+            *slot = ip.gateway;
+        }
+    }
+    pod.set_link_up(link.index)
+        .await
+        .map_err(|e| BridgeError::kernel(format!("failed to set {:?} UP", link.name), e))?;
+    if s.enable_dad && has_v6 {
+        pod.wait_addresses_settled(link.index, IpFamily::V6, DAD_TIMEOUT)
+            .await
+            .map_err(|e| BridgeError::kernel("IPv6 duplicate address detection", e))?;
+    }
+    for route in &result.routes {
+        let gw = route.gw.or(if route.dst.is_ipv4() { gw4 } else { gw6 });
+        let mut spec = RouteSpec::new(route.dst).dev(link.index);
+        spec.gateway = gw;
+        spec.metric = route.priority;
+        spec.table = route.table;
+        spec.protocol = Some(PROTO_BOOT);
+        spec.scope = Some(route.scope.map_or(RouteScope::Universe, route_scope));
+        match pod.add_route(&spec).await {
+            Ok(()) => {}
+            Err(e) if e.is_already_exists() => {}
+            Err(e) => {
+                return Err(BridgeError::kernel(
+                    format!(
+                        "failed to add route {} via {:?} dev {:?}",
+                        route.dst, gw, link.name
+                    ),
+                    e,
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn route_scope(v: u8) -> RouteScope {
+    match v {
+        0 => RouteScope::Universe,
+        200 => RouteScope::Site,
+        253 => RouteScope::Link,
+        254 => RouteScope::Host,
+        255 => RouteScope::Nowhere,
+        other => RouteScope::Other(other),
+    }
+}
