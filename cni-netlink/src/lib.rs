@@ -57,6 +57,7 @@ pub mod error;
 mod handle;
 pub mod hostgw;
 pub mod link;
+pub mod masquerade;
 mod netns;
 pub mod route;
 pub mod sysctl;

@@ -1,0 +1,596 @@
+//! A small nf_tables message encoder: exactly what the masquerade module sends.
+//!
+//! Netlink headers and attribute headers are in host byte order; the nf_tables integer attributes
+//! are big-endian (`NLA_BE32`/`NLA_BE64`), as the kernel's `nf_tables_api.c` expects. Strings carry
+//! their terminating NUL, as libnftnl sends them. Nothing here does I/O: a [`Batch`] is a byte
+//! buffer that [`super::socket`] sends in one `sendmsg`.
+
+/// `NFNL_SUBSYS_NFTABLES`: the nf_tables subsystem of nfnetlink.
+const NFNL_SUBSYS_NFTABLES: u16 = 10;
+/// Batch delimiters (`NFNL_MSG_BATCH_BEGIN`/`END`).
+const NFNL_MSG_BATCH_BEGIN: u16 = 16;
+const NFNL_MSG_BATCH_END: u16 = 17;
+/// `NFNL_BATCH_GENID`: the batch is refused with `ERESTART` unless the ruleset generation matches.
+const NFNL_BATCH_GENID: u16 = 1;
+
+/// nf_tables message types (`enum nf_tables_msg_types`).
+pub(crate) mod msg {
+    pub(crate) const NEWTABLE: u16 = 0;
+    pub(crate) const DELTABLE: u16 = 2;
+    pub(crate) const NEWCHAIN: u16 = 3;
+    pub(crate) const GETCHAIN: u16 = 4;
+    pub(crate) const DELCHAIN: u16 = 5;
+    pub(crate) const NEWRULE: u16 = 6;
+    pub(crate) const GETRULE: u16 = 7;
+    pub(crate) const DELRULE: u16 = 8;
+    pub(crate) const NEWSET: u16 = 9;
+    pub(crate) const GETSET: u16 = 10;
+    pub(crate) const DELSET: u16 = 11;
+    pub(crate) const NEWSETELEM: u16 = 12;
+    pub(crate) const GETSETELEM: u16 = 13;
+    pub(crate) const DELSETELEM: u16 = 14;
+    pub(crate) const NEWGEN: u16 = 15;
+    pub(crate) const GETGEN: u16 = 16;
+}
+
+/// Attribute numbers used by the encoder and the decoder.
+pub(crate) mod attr {
+    pub(crate) const TABLE_NAME: u16 = 1;
+    pub(crate) const CHAIN_TABLE: u16 = 1;
+    pub(crate) const CHAIN_NAME: u16 = 3;
+    pub(crate) const CHAIN_HOOK: u16 = 4;
+    pub(crate) const CHAIN_POLICY: u16 = 5;
+    pub(crate) const CHAIN_TYPE: u16 = 7;
+    pub(crate) const HOOK_HOOKNUM: u16 = 1;
+    pub(crate) const HOOK_PRIORITY: u16 = 2;
+    pub(crate) const RULE_TABLE: u16 = 1;
+    pub(crate) const RULE_CHAIN: u16 = 2;
+    pub(crate) const RULE_HANDLE: u16 = 3;
+    pub(crate) const RULE_EXPRESSIONS: u16 = 4;
+    pub(crate) const RULE_USERDATA: u16 = 7;
+    pub(crate) const LIST_ELEM: u16 = 1;
+    pub(crate) const EXPR_NAME: u16 = 1;
+    pub(crate) const EXPR_DATA: u16 = 2;
+    pub(crate) const SET_TABLE: u16 = 1;
+    pub(crate) const SET_NAME: u16 = 2;
+    pub(crate) const SET_FLAGS: u16 = 3;
+    pub(crate) const SET_KEY_TYPE: u16 = 4;
+    pub(crate) const SET_KEY_LEN: u16 = 5;
+    pub(crate) const SET_ID: u16 = 10;
+    pub(crate) const SET_ELEM_LIST_TABLE: u16 = 1;
+    pub(crate) const SET_ELEM_LIST_SET: u16 = 2;
+    pub(crate) const SET_ELEM_LIST_ELEMENTS: u16 = 3;
+    pub(crate) const SET_ELEM_KEY: u16 = 1;
+    pub(crate) const SET_ELEM_USERDATA: u16 = 6;
+    pub(crate) const DATA_VALUE: u16 = 1;
+    pub(crate) const DATA_VERDICT: u16 = 2;
+    pub(crate) const VERDICT_CODE: u16 = 1;
+    pub(crate) const VERDICT_CHAIN: u16 = 2;
+    pub(crate) const GEN_ID: u16 = 1;
+}
+
+/// `NLA_F_NESTED`: set on every nested attribute, as libmnl does.
+const NLA_F_NESTED: u16 = 0x8000;
+/// Netlink header flags.
+pub(crate) const NLM_F_REQUEST: u16 = 0x1;
+pub(crate) const NLM_F_ACK: u16 = 0x4;
+pub(crate) const NLM_F_DUMP: u16 = 0x300;
+const NLM_F_APPEND: u16 = 0x800;
+const NLM_F_CREATE: u16 = 0x400;
+
+/// Protocol families of nf_tables objects.
+pub(crate) const NFPROTO_INET: u8 = 1;
+const NFPROTO_UNSPEC: u8 = 0;
+/// Values compared against `meta nfproto`.
+const NFPROTO_IPV4: u8 = 2;
+const NFPROTO_IPV6: u8 = 10;
+/// `NF_INET_POST_ROUTING` and the `srcnat` priority of nft.
+const HOOK_POSTROUTING: u32 = 4;
+const PRIORITY_SRCNAT: i32 = 100;
+/// `NF_ACCEPT`, the base chain policy.
+const NF_ACCEPT: u32 = 1;
+/// Verdict codes (`enum nft_verdicts`).
+const NFT_JUMP: i32 = -3;
+const NFT_RETURN: i32 = -5;
+/// Registers: the verdict register and the first 16-byte data register.
+const NFT_REG_VERDICT: u32 = 0;
+const NFT_REG_1: u32 = 1;
+/// `NFT_META_NFPROTO`, `NFT_PAYLOAD_NETWORK_HEADER`, `NFT_CMP_EQ`.
+const NFT_META_NFPROTO: u32 = 15;
+const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
+const NFT_CMP_EQ: u32 = 0;
+/// nft's datatype numbers for `ipv4_addr` and `ipv6_addr`, so `nft list` prints the set types.
+const TYPE_IPADDR: u32 = 7;
+const TYPE_IP6ADDR: u32 = 8;
+/// The userdata TLV type of a comment (`NFTNL_UDATA_RULE_COMMENT` / `..._SET_ELEM_COMMENT`).
+const UDATA_COMMENT: u8 = 0;
+
+/// The IP version a rule or set is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// IPv4: 4-byte addresses.
+    V4,
+    /// IPv6: 16-byte addresses.
+    V6,
+}
+
+impl Family {
+    /// The `meta nfproto` value of this family.
+    fn nfproto(self) -> u8 {
+        match self {
+            Family::V4 => NFPROTO_IPV4,
+            Family::V6 => NFPROTO_IPV6,
+        }
+    }
+
+    /// Address length in bytes.
+    pub(crate) fn addr_len(self) -> u32 {
+        match self {
+            Family::V4 => 4,
+            Family::V6 => 16,
+        }
+    }
+
+    /// Offsets of the source and destination address in the network header.
+    fn saddr_offset(self) -> u32 {
+        match self {
+            Family::V4 => 12,
+            Family::V6 => 8,
+        }
+    }
+
+    fn daddr_offset(self) -> u32 {
+        match self {
+            Family::V4 => 16,
+            Family::V6 => 24,
+        }
+    }
+
+    fn set_key_type(self) -> u32 {
+        match self {
+            Family::V4 => TYPE_IPADDR,
+            Family::V6 => TYPE_IP6ADDR,
+        }
+    }
+}
+
+/// The rule shapes this module writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RuleSpec<'a> {
+    /// `meta nfproto F ip[6] saddr @set jump chain`.
+    JumpIfSourceInSet {
+        /// IP version of the set.
+        family: Family,
+        /// The set of source addresses.
+        set: &'a str,
+        /// The set's batch-local id (lets the rule reference a set created in the same batch).
+        set_id: u32,
+        /// The chain to jump to.
+        chain: &'a str,
+    },
+    /// `meta nfproto F ip[6] daddr <net>/<prefix> return`.
+    ReturnIfDestinationIn {
+        /// IP version.
+        family: Family,
+        /// The network address bytes (already masked).
+        network: &'a [u8],
+        /// The mask bytes (same length as `network`).
+        mask: &'a [u8],
+    },
+    /// `masquerade`.
+    Masquerade,
+}
+
+/// A buffer of netlink messages framed as one nf_tables batch.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    buf: Vec<u8>,
+    next_seq: u32,
+    first_seq: u32,
+    acked: u32,
+}
+
+impl Batch {
+    /// Starts a batch whose messages take sequence numbers from `seq` on. With `genid`, the kernel
+    /// refuses the whole batch with `ERESTART` when the ruleset changed since that generation.
+    pub(crate) fn new(seq: u32, genid: Option<u32>) -> Batch {
+        let mut buf = Vec::with_capacity(1024);
+        let start = begin_msg(
+            &mut buf,
+            NFNL_MSG_BATCH_BEGIN,
+            NLM_F_REQUEST,
+            seq,
+            NFPROTO_UNSPEC,
+            NFNL_SUBSYS_NFTABLES,
+        );
+        if let Some(genid) = genid {
+            put_attr(&mut buf, NFNL_BATCH_GENID, &genid.to_be_bytes());
+        }
+        end_msg(&mut buf, start);
+        Batch {
+            buf,
+            next_seq: seq.wrapping_add(1),
+            first_seq: seq,
+            acked: 0,
+        }
+    }
+
+    /// Sequence number of the BEGIN message (the one an `ERESTART` refers to).
+    pub(crate) fn first_seq(&self) -> u32 {
+        self.first_seq
+    }
+
+    /// How many messages asked for an acknowledgement.
+    pub(crate) fn acked_messages(&self) -> u32 {
+        self.acked
+    }
+
+    /// True when no message was added between BEGIN and END.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.acked == 0
+    }
+
+    /// Closes the batch and returns its bytes and the sequence number after it.
+    pub(crate) fn finish(mut self) -> (Vec<u8>, u32) {
+        let seq = self.next_seq;
+        let start = begin_msg(
+            &mut self.buf,
+            NFNL_MSG_BATCH_END,
+            NLM_F_REQUEST,
+            seq,
+            NFPROTO_UNSPEC,
+            NFNL_SUBSYS_NFTABLES,
+        );
+        end_msg(&mut self.buf, start);
+        (self.buf, seq.wrapping_add(1))
+    }
+
+    fn message(&mut self, msg_type: u16, extra_flags: u16, body: impl FnOnce(&mut Vec<u8>)) {
+        let start = begin_msg(
+            &mut self.buf,
+            nft_type(msg_type),
+            NLM_F_REQUEST | NLM_F_ACK | extra_flags,
+            self.next_seq,
+            NFPROTO_INET,
+            0,
+        );
+        body(&mut self.buf);
+        end_msg(&mut self.buf, start);
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.acked += 1;
+    }
+
+    /// `add table inet <table>` (no-op when it exists).
+    pub(crate) fn add_table(&mut self, table: &str) {
+        self.message(msg::NEWTABLE, NLM_F_CREATE, |b| {
+            put_str(b, attr::TABLE_NAME, table);
+        });
+    }
+
+    /// `delete table inet <table>` with everything in it.
+    pub(crate) fn del_table(&mut self, table: &str) {
+        self.message(msg::DELTABLE, 0, |b| put_str(b, attr::TABLE_NAME, table));
+    }
+
+    /// `add chain inet <table> <chain> { type nat hook postrouting priority srcnat; policy accept; }`.
+    pub(crate) fn add_postrouting_nat_chain(&mut self, table: &str, chain: &str) {
+        self.message(msg::NEWCHAIN, NLM_F_CREATE, |b| {
+            put_str(b, attr::CHAIN_TABLE, table);
+            put_str(b, attr::CHAIN_NAME, chain);
+            let hook = nest_start(b, attr::CHAIN_HOOK);
+            put_attr(b, attr::HOOK_HOOKNUM, &HOOK_POSTROUTING.to_be_bytes());
+            put_attr(b, attr::HOOK_PRIORITY, &PRIORITY_SRCNAT.to_be_bytes());
+            nest_end(b, hook);
+            put_attr(b, attr::CHAIN_POLICY, &NF_ACCEPT.to_be_bytes());
+            put_str(b, attr::CHAIN_TYPE, "nat");
+        });
+    }
+
+    /// `add chain inet <table> <chain>` (a regular chain, target of jumps).
+    pub(crate) fn add_chain(&mut self, table: &str, chain: &str) {
+        self.message(msg::NEWCHAIN, NLM_F_CREATE, |b| {
+            put_str(b, attr::CHAIN_TABLE, table);
+            put_str(b, attr::CHAIN_NAME, chain);
+        });
+    }
+
+    /// `delete chain inet <table> <chain>` (the chain must be empty and unreferenced).
+    pub(crate) fn del_chain(&mut self, table: &str, chain: &str) {
+        self.message(msg::DELCHAIN, 0, |b| {
+            put_str(b, attr::CHAIN_TABLE, table);
+            put_str(b, attr::CHAIN_NAME, chain);
+        });
+    }
+
+    /// `add set inet <table> <set> { type ipv4_addr|ipv6_addr; }` with a batch-local id.
+    pub(crate) fn add_set(&mut self, table: &str, set: &str, set_id: u32, family: Family) {
+        self.message(msg::NEWSET, NLM_F_CREATE, |b| {
+            put_str(b, attr::SET_TABLE, table);
+            put_str(b, attr::SET_NAME, set);
+            put_attr(b, attr::SET_FLAGS, &0u32.to_be_bytes());
+            put_attr(b, attr::SET_KEY_TYPE, &family.set_key_type().to_be_bytes());
+            put_attr(b, attr::SET_KEY_LEN, &family.addr_len().to_be_bytes());
+            put_attr(b, attr::SET_ID, &set_id.to_be_bytes());
+        });
+    }
+
+    /// `delete set inet <table> <set>`.
+    pub(crate) fn del_set(&mut self, table: &str, set: &str) {
+        self.message(msg::DELSET, 0, |b| {
+            put_str(b, attr::SET_TABLE, table);
+            put_str(b, attr::SET_NAME, set);
+        });
+    }
+
+    /// Adds a rule with a comment. `append` puts it at the end of the chain, otherwise at the start.
+    pub(crate) fn add_rule(
+        &mut self,
+        table: &str,
+        chain: &str,
+        rule: &RuleSpec<'_>,
+        comment: &str,
+        append: bool,
+    ) {
+        let flags = NLM_F_CREATE | if append { NLM_F_APPEND } else { 0 };
+        self.message(msg::NEWRULE, flags, |b| {
+            put_str(b, attr::RULE_TABLE, table);
+            put_str(b, attr::RULE_CHAIN, chain);
+            let exprs = nest_start(b, attr::RULE_EXPRESSIONS);
+            encode_rule(b, rule);
+            nest_end(b, exprs);
+            put_attr(b, attr::RULE_USERDATA, &comment_udata(comment));
+        });
+    }
+
+    /// Deletes one rule by handle, or every rule of the chain when `handle` is `None`.
+    pub(crate) fn del_rule(&mut self, table: &str, chain: &str, handle: Option<u64>) {
+        self.message(msg::DELRULE, 0, |b| {
+            put_str(b, attr::RULE_TABLE, table);
+            put_str(b, attr::RULE_CHAIN, chain);
+            if let Some(handle) = handle {
+                put_attr(b, attr::RULE_HANDLE, &handle.to_be_bytes());
+            }
+        });
+    }
+
+    /// Adds (`add == true`) or deletes set elements; each is a key and an optional comment.
+    pub(crate) fn set_elements(
+        &mut self,
+        add: bool,
+        table: &str,
+        set: &str,
+        elements: &[(Vec<u8>, Option<String>)],
+    ) {
+        if elements.is_empty() {
+            return;
+        }
+        let (msg_type, flags) = if add {
+            (msg::NEWSETELEM, NLM_F_CREATE)
+        } else {
+            (msg::DELSETELEM, 0)
+        };
+        self.message(msg_type, flags, |b| {
+            put_str(b, attr::SET_ELEM_LIST_TABLE, table);
+            put_str(b, attr::SET_ELEM_LIST_SET, set);
+            let list = nest_start(b, attr::SET_ELEM_LIST_ELEMENTS);
+            for (key, comment) in elements {
+                let elem = nest_start(b, attr::LIST_ELEM);
+                let k = nest_start(b, attr::SET_ELEM_KEY);
+                put_attr(b, attr::DATA_VALUE, key);
+                nest_end(b, k);
+                if let Some(comment) = comment {
+                    put_attr(b, attr::SET_ELEM_USERDATA, &comment_udata(comment));
+                }
+                nest_end(b, elem);
+            }
+            nest_end(b, list);
+        });
+    }
+}
+
+/// A single (non-batched) request: `GETGEN`, or a dump of rules, chains, sets or set elements.
+pub(crate) fn request(
+    msg_type: u16,
+    flags: u16,
+    seq: u32,
+    body: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(128);
+    let start = begin_msg(
+        &mut buf,
+        nft_type(msg_type),
+        NLM_F_REQUEST | flags,
+        seq,
+        NFPROTO_INET,
+        0,
+    );
+    body(&mut buf);
+    end_msg(&mut buf, start);
+    buf
+}
+
+/// The netlink message type of an nf_tables message.
+pub(crate) fn nft_type(msg_type: u16) -> u16 {
+    (NFNL_SUBSYS_NFTABLES << 8) | msg_type
+}
+
+/// Writes a comment as nft's userdata TLV (type 0, length, NUL-terminated text). Comments are cut
+/// at 254 bytes (on a character boundary) so the length fits its byte.
+pub(crate) fn comment_udata(comment: &str) -> Vec<u8> {
+    let mut end = comment.len().min(254);
+    while !comment.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = comment.as_bytes().get(..end).unwrap_or_default();
+    let mut out = Vec::with_capacity(text.len() + 3);
+    out.push(UDATA_COMMENT);
+    out.push(u8::try_from(text.len() + 1).unwrap_or(u8::MAX));
+    out.extend_from_slice(text);
+    out.push(0);
+    out
+}
+
+fn encode_rule(b: &mut Vec<u8>, rule: &RuleSpec<'_>) {
+    match rule {
+        RuleSpec::JumpIfSourceInSet {
+            family,
+            set,
+            set_id,
+            chain,
+        } => {
+            match_nfproto(b, *family);
+            load_address(b, *family, family.saddr_offset());
+            expr(b, "lookup", |b| {
+                put_str(b, 1, set); // NFTA_LOOKUP_SET
+                put_attr(b, 2, &NFT_REG_1.to_be_bytes()); // NFTA_LOOKUP_SREG
+                put_attr(b, 4, &set_id.to_be_bytes()); // NFTA_LOOKUP_SET_ID
+            });
+            verdict(b, NFT_JUMP, Some(chain));
+        }
+        RuleSpec::ReturnIfDestinationIn {
+            family,
+            network,
+            mask,
+        } => {
+            match_nfproto(b, *family);
+            if mask.iter().any(|m| *m != 0) {
+                load_address(b, *family, family.daddr_offset());
+                if mask.iter().any(|m| *m != 0xff) {
+                    expr(b, "bitwise", |b| {
+                        put_attr(b, 1, &NFT_REG_1.to_be_bytes()); // NFTA_BITWISE_SREG
+                        put_attr(b, 2, &NFT_REG_1.to_be_bytes()); // NFTA_BITWISE_DREG
+                        put_attr(b, 3, &family.addr_len().to_be_bytes()); // NFTA_BITWISE_LEN
+                        let m = nest_start(b, 4); // NFTA_BITWISE_MASK
+                        put_attr(b, attr::DATA_VALUE, mask);
+                        nest_end(b, m);
+                        let x = nest_start(b, 5); // NFTA_BITWISE_XOR
+                        put_attr(b, attr::DATA_VALUE, &vec![0u8; mask.len()]);
+                        nest_end(b, x);
+                    });
+                }
+                cmp_eq(b, network);
+            }
+            verdict(b, NFT_RETURN, None);
+        }
+        RuleSpec::Masquerade => expr(b, "masq", |_| {}),
+    }
+}
+
+fn match_nfproto(b: &mut Vec<u8>, family: Family) {
+    expr(b, "meta", |b| {
+        put_attr(b, 2, &NFT_META_NFPROTO.to_be_bytes()); // NFTA_META_KEY
+        put_attr(b, 1, &NFT_REG_1.to_be_bytes()); // NFTA_META_DREG
+    });
+    cmp_eq(b, &[family.nfproto()]);
+}
+
+fn load_address(b: &mut Vec<u8>, family: Family, offset: u32) {
+    expr(b, "payload", |b| {
+        put_attr(b, 1, &NFT_REG_1.to_be_bytes()); // NFTA_PAYLOAD_DREG
+        put_attr(b, 2, &NFT_PAYLOAD_NETWORK_HEADER.to_be_bytes()); // NFTA_PAYLOAD_BASE
+        put_attr(b, 3, &offset.to_be_bytes()); // NFTA_PAYLOAD_OFFSET
+        put_attr(b, 4, &family.addr_len().to_be_bytes()); // NFTA_PAYLOAD_LEN
+    });
+}
+
+fn cmp_eq(b: &mut Vec<u8>, data: &[u8]) {
+    expr(b, "cmp", |b| {
+        put_attr(b, 1, &NFT_REG_1.to_be_bytes()); // NFTA_CMP_SREG
+        put_attr(b, 2, &NFT_CMP_EQ.to_be_bytes()); // NFTA_CMP_OP
+        let d = nest_start(b, 3); // NFTA_CMP_DATA
+        put_attr(b, attr::DATA_VALUE, data);
+        nest_end(b, d);
+    });
+}
+
+fn verdict(b: &mut Vec<u8>, code: i32, chain: Option<&str>) {
+    expr(b, "immediate", |b| {
+        put_attr(b, 1, &NFT_REG_VERDICT.to_be_bytes()); // NFTA_IMMEDIATE_DREG
+        let data = nest_start(b, 2); // NFTA_IMMEDIATE_DATA
+        let v = nest_start(b, attr::DATA_VERDICT);
+        put_attr(b, attr::VERDICT_CODE, &code.to_be_bytes());
+        if let Some(chain) = chain {
+            put_str(b, attr::VERDICT_CHAIN, chain);
+        }
+        nest_end(b, v);
+        nest_end(b, data);
+    });
+}
+
+fn expr(b: &mut Vec<u8>, name: &str, data: impl FnOnce(&mut Vec<u8>)) {
+    let elem = nest_start(b, attr::LIST_ELEM);
+    put_str(b, attr::EXPR_NAME, name);
+    let d = nest_start(b, attr::EXPR_DATA);
+    data(b);
+    nest_end(b, d);
+    nest_end(b, elem);
+}
+
+/// Appends a netlink + nfgenmsg header with a zero length; returns its offset for [`end_msg`].
+fn begin_msg(
+    buf: &mut Vec<u8>,
+    msg_type: u16,
+    flags: u16,
+    seq: u32,
+    family: u8,
+    res_id: u16,
+) -> usize {
+    let start = buf.len();
+    buf.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_len, patched by end_msg
+    buf.extend_from_slice(&msg_type.to_ne_bytes());
+    buf.extend_from_slice(&flags.to_ne_bytes());
+    buf.extend_from_slice(&seq.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid: the kernel
+    buf.push(family); // nfgen_family
+    buf.push(0); // version: NFNETLINK_V0
+    buf.extend_from_slice(&res_id.to_be_bytes());
+    start
+}
+
+fn end_msg(buf: &mut [u8], start: usize) {
+    let len = u32::try_from(buf.len() - start).unwrap_or(u32::MAX);
+    if let Some(slot) = buf.get_mut(start..start + 4) {
+        slot.copy_from_slice(&len.to_ne_bytes());
+    }
+}
+
+/// Appends one attribute, padded to 4 bytes.
+pub(crate) fn put_attr(b: &mut Vec<u8>, attr_type: u16, data: &[u8]) {
+    let len = u16::try_from(4 + data.len()).unwrap_or(u16::MAX);
+    b.extend_from_slice(&len.to_ne_bytes());
+    b.extend_from_slice(&attr_type.to_ne_bytes());
+    b.extend_from_slice(data);
+    pad(b);
+}
+
+/// Appends a NUL-terminated string attribute.
+pub(crate) fn put_str(b: &mut Vec<u8>, attr_type: u16, s: &str) {
+    let mut data = Vec::with_capacity(s.len() + 1);
+    data.extend_from_slice(s.as_bytes());
+    data.push(0);
+    put_attr(b, attr_type, &data);
+}
+
+fn nest_start(b: &mut Vec<u8>, attr_type: u16) -> usize {
+    let start = b.len();
+    b.extend_from_slice(&0u16.to_ne_bytes());
+    b.extend_from_slice(&(attr_type | NLA_F_NESTED).to_ne_bytes());
+    start
+}
+
+fn nest_end(b: &mut [u8], start: usize) {
+    let len = u16::try_from(b.len() - start).unwrap_or(u16::MAX);
+    if let Some(slot) = b.get_mut(start..start + 2) {
+        slot.copy_from_slice(&len.to_ne_bytes());
+    }
+}
+
+fn pad(b: &mut Vec<u8>) {
+    while !b.len().is_multiple_of(4) {
+        b.push(0);
+    }
+}
+
+#[cfg(test)]
+#[path = "nft_tests.rs"]
+mod tests;

@@ -1,0 +1,482 @@
+//! The nftables backend: [`Masquerade`].
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+
+use ipnetwork::IpNetwork;
+
+use super::decode::{self, ElementInfo, RuleInfo};
+use super::names::{self, NetworkNames, POSTROUTING, TABLE};
+use super::nft::{Family, RuleSpec, attr, msg};
+use super::socket::{Commit, NfSocket};
+use super::{Attachment, MasqueradeEntry};
+use crate::NetNs;
+use crate::error::{Error, Result};
+
+/// How often an operation re-reads and retries when other writers keep changing the ruleset.
+const MAX_ATTEMPTS: usize = 200;
+/// Batch-local ids of the two sets (referenced by the jump rules of the same batch).
+const SET_ID_V4: u32 = 1;
+const SET_ID_V6: u32 = 2;
+/// Longest network name accepted (it is stored whole in rule comments).
+const MAX_NETWORK_NAME: usize = 200;
+
+/// Masquerade state of a node, kept in nftables and programmed over netlink.
+///
+/// Open it in the namespace where pod traffic leaves the node (the host's; a test "node"
+/// namespace in tests). Every method is idempotent in the way CNI needs it; see the module
+/// documentation for the layout.
+#[derive(Debug)]
+pub struct Masquerade {
+    socket: Mutex<NfSocket>,
+}
+
+/// A destination never masqueraded by a network, normalised to its network address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Exclusion {
+    text: String,
+    family_v6: bool,
+    network: Vec<u8>,
+    mask: Vec<u8>,
+}
+
+impl Exclusion {
+    fn new(net: &IpNetwork) -> Exclusion {
+        let (network, mask, family_v6) = match net {
+            IpNetwork::V4(n) => (
+                n.network().octets().to_vec(),
+                n.mask().octets().to_vec(),
+                false,
+            ),
+            IpNetwork::V6(n) => (
+                n.network().octets().to_vec(),
+                n.mask().octets().to_vec(),
+                true,
+            ),
+        };
+        let text = format!("{}/{}", net.network(), net.prefix());
+        Exclusion {
+            text,
+            family_v6,
+            network,
+            mask,
+        }
+    }
+
+    fn family(&self) -> Family {
+        if self.family_v6 {
+            Family::V6
+        } else {
+            Family::V4
+        }
+    }
+}
+
+fn key_of(addr: IpAddr) -> Vec<u8> {
+    match addr {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+fn addr_of(key: &[u8]) -> Option<IpAddr> {
+    if let Ok(b) = <[u8; 4]>::try_from(key) {
+        Some(IpAddr::from(b))
+    } else {
+        <[u8; 16]>::try_from(key).ok().map(IpAddr::from)
+    }
+}
+
+impl Masquerade {
+    /// Opens the masquerade state of the network namespace `netns` (the node's). The netlink
+    /// socket is created on a short-lived thread inside the namespace
+    /// ([`NetNs::run_blocking`]); the calling thread never changes namespace.
+    pub fn open(netns: &NetNs) -> Result<Masquerade> {
+        let socket = netns.run_blocking(NfSocket::open)??;
+        Ok(Masquerade {
+            socket: Mutex::new(socket),
+        })
+    }
+
+    /// Opens the masquerade state of the calling thread's network namespace (for a CNI plugin: the
+    /// host's).
+    pub fn open_current() -> Result<Masquerade> {
+        Ok(Masquerade {
+            socket: Mutex::new(NfSocket::open()?),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, NfSocket>> {
+        self.socket.lock().map_err(|_| {
+            Error::Internal("a masquerade call panicked while holding the socket".into())
+        })
+    }
+
+    /// Masquerades the traffic of `attachment`'s `addresses` on `network`, except towards the
+    /// addresses' own subnets, multicast, and the `never_masquerade` CIDRs.
+    ///
+    /// Idempotent: adding the same attachment again succeeds and changes nothing. An address
+    /// already recorded for another attachment (a reused IP) now belongs to this one.
+    pub fn add(
+        &self,
+        network: &str,
+        attachment: &Attachment,
+        addresses: &[IpNetwork],
+        never_masquerade: &[IpNetwork],
+    ) -> Result<()> {
+        let names = network_names(network)?;
+        let comment = names::attachment_comment(attachment)?;
+        let mut exclusions: BTreeSet<Exclusion> =
+            never_masquerade.iter().map(Exclusion::new).collect();
+        exclusions.extend(addresses.iter().map(Exclusion::new));
+        exclusions.extend(multicast());
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for a in addresses {
+            let list = if a.is_ipv4() { &mut v4 } else { &mut v6 };
+            let key = key_of(a.ip());
+            if !list.contains(&key) {
+                list.push(key);
+            }
+        }
+        let context = format!("adding masquerade of {attachment:?} on network {network:?}");
+        let mut sock = self.lock()?;
+        for _ in 0..MAX_ATTEMPTS {
+            let genid = sock.generation()?;
+            let rules = dump_rules(&mut sock)?;
+            let mut batch = sock.batch(Some(genid));
+            let has = |chain: &str, comment: &str| {
+                rules
+                    .iter()
+                    .any(|r| r.chain == chain && r.comment == comment)
+            };
+            let have_exclusions: BTreeSet<&str> = rules
+                .iter()
+                .filter(|r| r.chain == names.chain)
+                .filter_map(|r| names::parse_exclusion_comment(&r.comment))
+                .collect();
+            let missing: Vec<&Exclusion> = exclusions
+                .iter()
+                .filter(|e| !have_exclusions.contains(e.text.as_str()))
+                .collect();
+            let jumps = [
+                (Family::V4, names.set_v4.as_str(), SET_ID_V4),
+                (Family::V6, names.set_v6.as_str(), SET_ID_V6),
+            ];
+            let missing_jumps: Vec<_> = jumps
+                .iter()
+                .filter(|(f, _, _)| !has(POSTROUTING, &names.jump_comment(*f)))
+                .collect();
+            let has_masq = has(&names.chain, &names.masquerade_comment);
+            if !missing.is_empty() || !missing_jumps.is_empty() || !has_masq {
+                batch.add_table(TABLE);
+                batch.add_postrouting_nat_chain(TABLE, POSTROUTING);
+                batch.add_chain(TABLE, &names.chain);
+                batch.add_set(TABLE, &names.set_v4, SET_ID_V4, Family::V4);
+                batch.add_set(TABLE, &names.set_v6, SET_ID_V6, Family::V6);
+                if !has_masq {
+                    batch.add_rule(
+                        TABLE,
+                        &names.chain,
+                        &RuleSpec::Masquerade,
+                        &names.masquerade_comment,
+                        true,
+                    );
+                }
+                for e in &missing {
+                    let rule = RuleSpec::ReturnIfDestinationIn {
+                        family: e.family(),
+                        network: &e.network,
+                        mask: &e.mask,
+                    };
+                    // Inserted at the head of the chain: always before the final masquerade.
+                    batch.add_rule(
+                        TABLE,
+                        &names.chain,
+                        &rule,
+                        &names::exclusion_comment(&e.text),
+                        false,
+                    );
+                }
+                for (family, set, set_id) in &missing_jumps {
+                    let rule = RuleSpec::JumpIfSourceInSet {
+                        family: *family,
+                        set,
+                        set_id: *set_id,
+                        chain: &names.chain,
+                    };
+                    batch.add_rule(
+                        TABLE,
+                        POSTROUTING,
+                        &rule,
+                        &names.jump_comment(*family),
+                        true,
+                    );
+                }
+            }
+            for (set, keys) in [(&names.set_v4, &v4), (&names.set_v6, &v6)] {
+                let bare: Vec<(Vec<u8>, Option<String>)> =
+                    keys.iter().map(|k| (k.clone(), None)).collect();
+                let owned: Vec<(Vec<u8>, Option<String>)> = keys
+                    .iter()
+                    .map(|k| (k.clone(), Some(comment.clone())))
+                    .collect();
+                // add + delete + add: succeeds whether or not the element exists, and leaves it
+                // with this attachment's comment.
+                batch.set_elements(true, TABLE, set, &bare);
+                batch.set_elements(false, TABLE, set, &bare);
+                batch.set_elements(true, TABLE, set, &owned);
+            }
+            match sock.commit(batch, &context)? {
+                Commit::Done => return Ok(()),
+                Commit::Restart => continue,
+            }
+        }
+        Err(gave_up(&context))
+    }
+
+    /// Stops masquerading every address of `attachment` on `network`. Removing an attachment that
+    /// is not there (or a network that does not exist) succeeds. The network's rules stay; see
+    /// [`Masquerade::remove_network`].
+    pub fn remove(&self, network: &str, attachment: &Attachment) -> Result<()> {
+        self.remove_matching(network, |a| a == attachment).map(drop)
+    }
+
+    /// Removes the masquerade state of every attachment of `network` that is not in `valid`, and
+    /// returns the attachments removed (sorted). Elements without an attachment comment are left
+    /// alone.
+    pub fn gc(&self, network: &str, valid: &[Attachment]) -> Result<Vec<Attachment>> {
+        self.remove_matching(network, |a| !valid.contains(a))
+    }
+
+    fn remove_matching(
+        &self,
+        network: &str,
+        doomed: impl Fn(&Attachment) -> bool,
+    ) -> Result<Vec<Attachment>> {
+        let names = network_names(network)?;
+        let context = format!("removing masquerade entries of network {network:?}");
+        let mut sock = self.lock()?;
+        for _ in 0..MAX_ATTEMPTS {
+            let genid = sock.generation()?;
+            let mut batch = sock.batch(Some(genid));
+            let mut removed = BTreeSet::new();
+            for set in [&names.set_v4, &names.set_v6] {
+                let keys: Vec<(Vec<u8>, Option<String>)> = dump_elements(&mut sock, set)?
+                    .into_iter()
+                    .filter_map(|e| {
+                        let a = names::parse_attachment_comment(&e.comment)?;
+                        doomed(&a).then(|| {
+                            removed.insert(a);
+                            (e.key, None)
+                        })
+                    })
+                    .collect();
+                batch.set_elements(false, TABLE, set, &keys);
+            }
+            match sock.commit(batch, &context)? {
+                Commit::Done => return Ok(removed.into_iter().collect()),
+                Commit::Restart => continue,
+            }
+        }
+        Err(gave_up(&context))
+    }
+
+    /// Removes everything of `network`: its jump rules, its chain and its sets (and the whole
+    /// table when no other network is left). A network that does not exist is success.
+    pub fn remove_network(&self, network: &str) -> Result<()> {
+        let names = network_names(network)?;
+        let context = format!("removing the masquerade of network {network:?}");
+        let mut sock = self.lock()?;
+        for _ in 0..MAX_ATTEMPTS {
+            let genid = sock.generation()?;
+            let rules = dump_rules(&mut sock)?;
+            let chains = dump_names(
+                &mut sock,
+                msg::GETCHAIN,
+                msg::NEWCHAIN,
+                attr::CHAIN_TABLE,
+                attr::CHAIN_NAME,
+            )?;
+            let sets = dump_names(
+                &mut sock,
+                msg::GETSET,
+                msg::NEWSET,
+                attr::SET_TABLE,
+                attr::SET_NAME,
+            )?;
+            let mut batch = sock.batch(Some(genid));
+            let others = chains.iter().any(|c| c != POSTROUTING && *c != names.chain)
+                || sets
+                    .iter()
+                    .any(|s| *s != names.set_v4 && *s != names.set_v6)
+                || rules
+                    .iter()
+                    .any(|r| r.chain == POSTROUTING && !names.is_jump_comment(&r.comment));
+            if chains.is_empty() && sets.is_empty() && rules.is_empty() {
+                // No table, or an empty one of no network: nothing to do.
+                return Ok(());
+            }
+            if !others {
+                batch.del_table(TABLE);
+            } else {
+                for r in rules
+                    .iter()
+                    .filter(|r| r.chain == POSTROUTING && names.is_jump_comment(&r.comment))
+                {
+                    batch.del_rule(TABLE, POSTROUTING, Some(r.handle));
+                }
+                if chains.contains(&names.chain) {
+                    batch.del_rule(TABLE, &names.chain, None);
+                    batch.del_chain(TABLE, &names.chain);
+                }
+                for set in [&names.set_v4, &names.set_v6] {
+                    if sets.contains(set) {
+                        batch.del_set(TABLE, set);
+                    }
+                }
+            }
+            match sock.commit(batch, &context)? {
+                Commit::Done => return Ok(()),
+                Commit::Restart => continue,
+            }
+        }
+        Err(gave_up(&context))
+    }
+
+    /// Every masqueraded address of `network` with its attachment, sorted. Empty for an unknown
+    /// network.
+    pub fn entries(&self, network: &str) -> Result<Vec<MasqueradeEntry>> {
+        let names = network_names(network)?;
+        let mut sock = self.lock()?;
+        let mut out = Vec::new();
+        for set in [&names.set_v4, &names.set_v6] {
+            for e in dump_elements(&mut sock, set)? {
+                if let (Some(attachment), Some(address)) =
+                    (names::parse_attachment_comment(&e.comment), addr_of(&e.key))
+                {
+                    out.push(MasqueradeEntry {
+                        attachment,
+                        address,
+                    });
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The attachments recorded for `network` (sorted, each once).
+    pub fn attachments(&self, network: &str) -> Result<Vec<Attachment>> {
+        let set: BTreeSet<Attachment> = self
+            .entries(network)?
+            .into_iter()
+            .map(|e| e.attachment)
+            .collect();
+        Ok(set.into_iter().collect())
+    }
+
+    /// The networks that have masquerade rules in this namespace (sorted).
+    pub fn networks(&self) -> Result<Vec<String>> {
+        let mut sock = self.lock()?;
+        let set: BTreeSet<String> = dump_rules(&mut sock)?
+            .iter()
+            .filter(|r| r.chain == POSTROUTING)
+            .filter_map(|r| names::network_of_jump_comment(&r.comment).map(str::to_owned))
+            .collect();
+        Ok(set.into_iter().collect())
+    }
+}
+
+fn network_names(network: &str) -> Result<NetworkNames> {
+    if network.len() > MAX_NETWORK_NAME {
+        return Err(Error::invalid_input(format!(
+            "network name of {} bytes is longer than {MAX_NETWORK_NAME}",
+            network.len()
+        )));
+    }
+    NetworkNames::new(network)
+}
+
+fn gave_up(context: &str) -> Error {
+    Error::Internal(format!(
+        "{context}: the nftables ruleset kept changing under {MAX_ATTEMPTS} attempts"
+    ))
+}
+
+/// The multicast ranges, never masqueraded (as the reference).
+fn multicast() -> [Exclusion; 2] {
+    let mut v6_mask = vec![0u8; 16];
+    let mut v6_net = vec![0u8; 16];
+    if let (Some(m), Some(n)) = (v6_mask.first_mut(), v6_net.first_mut()) {
+        *m = 0xff;
+        *n = 0xff;
+    }
+    [
+        Exclusion {
+            text: "224.0.0.0/4".into(),
+            family_v6: false,
+            network: vec![224, 0, 0, 0],
+            mask: vec![240, 0, 0, 0],
+        },
+        Exclusion {
+            text: "ff00::/8".into(),
+            family_v6: true,
+            network: v6_net,
+            mask: v6_mask,
+        },
+    ]
+}
+
+/// Every rule of the table (empty when the table does not exist).
+fn dump_rules(sock: &mut NfSocket) -> Result<Vec<RuleInfo>> {
+    let mut rules = Vec::new();
+    sock.dump(
+        msg::GETRULE,
+        msg::NEWRULE,
+        |b| super::nft::put_str(b, attr::RULE_TABLE, TABLE),
+        |m| rules.extend(decode::rule(m)),
+        "listing the masquerade rules",
+    )?;
+    Ok(rules)
+}
+
+/// The names of the table's chains or sets.
+fn dump_names(
+    sock: &mut NfSocket,
+    get: u16,
+    reply: u16,
+    table_attr: u16,
+    name_attr: u16,
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    sock.dump(
+        get,
+        reply,
+        |b| super::nft::put_str(b, table_attr, TABLE),
+        |m| {
+            if decode::object_name(m, table_attr).as_deref() == Some(TABLE) {
+                out.extend(decode::object_name(m, name_attr));
+            }
+        },
+        "listing the masquerade chains and sets",
+    )?;
+    Ok(out)
+}
+
+/// The elements of one set (empty when the set does not exist).
+fn dump_elements(sock: &mut NfSocket, set: &str) -> Result<Vec<ElementInfo>> {
+    let mut out = Vec::new();
+    sock.dump(
+        msg::GETSETELEM,
+        msg::NEWSETELEM,
+        |b| {
+            super::nft::put_str(b, attr::SET_ELEM_LIST_TABLE, TABLE);
+            super::nft::put_str(b, attr::SET_ELEM_LIST_SET, set);
+        },
+        |m| out.extend(decode::elements(m)),
+        "listing the masquerade set elements",
+    )?;
+    Ok(out)
+}

@@ -1,0 +1,213 @@
+//! A blocking `NETLINK_NETFILTER` socket speaking request/acknowledge with nf_tables.
+//!
+//! The socket belongs to the network namespace of the thread that created it, for its whole life,
+//! so callers create it inside [`crate::NetNs::run_blocking`] and use it from anywhere afterwards.
+
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+use nix::sys::socket::sockopt::ReceiveTimeout;
+use nix::sys::time::TimeVal;
+use rtnetlink::sys::{Socket, protocols::NETLINK_NETFILTER};
+
+use super::decode::{self, Message, NLMSG_DONE, NLMSG_ERROR};
+use super::nft::{self, Batch, NLM_F_DUMP};
+use crate::error::{Error, Result};
+
+/// Size of the receive buffer: larger than any datagram the kernel sends for a dump.
+const RECV_BUF: usize = 256 * 1024;
+/// A reply that does not arrive within this time is an error rather than a hang.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// `ERESTART`: the batch's generation check failed; the caller re-reads and retries.
+const ERESTART: i32 = 85;
+
+/// How a batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// Every message was applied.
+    Done,
+    /// The ruleset changed since the generation the batch was built against; nothing was applied.
+    Restart,
+}
+
+/// A netfilter netlink socket bound to one network namespace.
+#[derive(Debug)]
+pub(crate) struct NfSocket {
+    socket: Socket,
+    seq: u32,
+    buf: Vec<u8>,
+}
+
+impl NfSocket {
+    /// Opens the socket in the calling thread's network namespace.
+    pub(crate) fn open() -> Result<NfSocket> {
+        let socket = new_socket()?;
+        let seq = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(1);
+        Ok(NfSocket {
+            socket,
+            seq,
+            buf: Vec::with_capacity(RECV_BUF),
+        })
+    }
+
+    /// The next free sequence number (advanced by the caller's use).
+    fn take_seq(&mut self, count: u32) -> u32 {
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(count);
+        seq
+    }
+
+    /// Starts a batch; pass `genid` to make it conditional on an unchanged ruleset.
+    pub(crate) fn batch(&mut self, genid: Option<u32>) -> Batch {
+        Batch::new(self.take_seq(0), genid)
+    }
+
+    /// Sends a batch and waits for the kernel's verdict on every message.
+    pub(crate) fn commit(&mut self, batch: Batch, context: &str) -> Result<Commit> {
+        if batch.is_empty() {
+            return Ok(Commit::Done);
+        }
+        let begin_seq = batch.first_seq();
+        let expected = batch.acked_messages();
+        let (bytes, next_seq) = batch.finish();
+        self.seq = next_seq;
+        self.send(&bytes, context)?;
+        let mut acks = 0u32;
+        let mut first_error: Option<i32> = None;
+        let mut restart = false;
+        // The kernel processes a batch inside sendmsg, so every verdict is queued by now; read until
+        // each message is accounted for, then drain whatever else is queued without blocking.
+        while acks < expected && first_error.is_none() && !restart {
+            self.recv(0, context)?;
+            for msg in decode::messages(&self.buf) {
+                if msg.msg_type != NLMSG_ERROR {
+                    continue;
+                }
+                let Some((code, seq)) = msg.error_code() else {
+                    continue;
+                };
+                if seq == begin_seq && code == -ERESTART {
+                    restart = true;
+                } else if code == 0 {
+                    acks += 1;
+                } else if first_error.is_none() {
+                    first_error = Some(-code);
+                }
+            }
+        }
+        self.drain();
+        if restart {
+            return Ok(Commit::Restart);
+        }
+        match first_error {
+            Some(errno) if errno == ERESTART => Ok(Commit::Restart),
+            Some(errno) => Err(Error::from_errno(errno, context)),
+            None => Ok(Commit::Done),
+        }
+    }
+
+    /// Reads the current ruleset generation.
+    pub(crate) fn generation(&mut self) -> Result<u32> {
+        let seq = self.take_seq(1);
+        let req = nft::request(nft::msg::GETGEN, 0, seq, |_| {});
+        self.send(&req, "reading the nf_tables generation")?;
+        loop {
+            self.recv(0, "reading the nf_tables generation")?;
+            for msg in decode::messages(&self.buf) {
+                if msg.seq != seq {
+                    continue;
+                }
+                if msg.msg_type == NLMSG_ERROR {
+                    if let Some((code, _)) = msg.error_code().filter(|(c, _)| *c != 0) {
+                        return Err(Error::from_errno(-code, "reading the nf_tables generation"));
+                    }
+                } else if msg.msg_type == nft::nft_type(nft::msg::NEWGEN)
+                    && let Some(id) = decode::generation(&msg)
+                {
+                    return Ok(id);
+                }
+            }
+        }
+    }
+
+    /// Runs a dump request and hands every reply message of the expected type to `each`.
+    /// A missing table, chain or set (`ENOENT`) is reported as `Ok(false)`.
+    pub(crate) fn dump(
+        &mut self,
+        msg_type: u16,
+        reply_type: u16,
+        body: impl FnOnce(&mut Vec<u8>),
+        mut each: impl FnMut(&Message<'_>),
+        context: &str,
+    ) -> Result<bool> {
+        let seq = self.take_seq(1);
+        let req = nft::request(msg_type, NLM_F_DUMP, seq, body);
+        self.send(&req, context)?;
+        loop {
+            self.recv(0, context)?;
+            let mut done = None;
+            for msg in decode::messages(&self.buf) {
+                if msg.seq != seq {
+                    continue;
+                }
+                match msg.msg_type {
+                    NLMSG_DONE => done = Some(Ok(true)),
+                    NLMSG_ERROR => match msg.error_code() {
+                        Some((0, _)) | None => {}
+                        Some((code, _)) if -code == libc::ENOENT => done = Some(Ok(false)),
+                        Some((code, _)) => done = Some(Err(Error::from_errno(-code, context))),
+                    },
+                    t if t == nft::nft_type(reply_type) => each(&msg),
+                    _ => {}
+                }
+            }
+            if let Some(result) = done {
+                return result;
+            }
+        }
+    }
+
+    fn send(&self, bytes: &[u8], context: &str) -> Result<()> {
+        self.socket
+            .send(bytes, 0)
+            .map_err(|e| Error::io(e, format!("{context}: sending to nf_tables")))?;
+        Ok(())
+    }
+
+    /// Receives one datagram into `self.buf`.
+    fn recv(&mut self, flags: libc::c_int, context: &str) -> Result<()> {
+        self.buf.clear();
+        let len = self
+            .socket
+            .recv(&mut self.buf, flags | libc::MSG_TRUNC)
+            .map_err(|e| Error::io(e, format!("{context}: reading the nf_tables reply")))?;
+        if len > self.buf.capacity() {
+            return Err(Error::Internal(format!(
+                "{context}: a {len}-byte nf_tables reply did not fit the receive buffer"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Discards queued replies without blocking (leftovers of a failed batch).
+    fn drain(&mut self) {
+        while self.recv(libc::MSG_DONTWAIT, "draining").is_ok() {}
+    }
+}
+
+fn new_socket() -> Result<Socket> {
+    let mut socket = Socket::new(NETLINK_NETFILTER)
+        .map_err(|e| Error::io(e, "creating a netfilter netlink socket"))?;
+    socket
+        .bind_auto()
+        .map_err(|e| Error::io(e, "binding the netfilter netlink socket"))?;
+    // Shorter acknowledgements (no copy of the request); best effort, older kernels lack it.
+    let _ = socket.set_cap_ack(true);
+    let timeout = TimeVal::new(i64::try_from(REPLY_TIMEOUT.as_secs()).unwrap_or(10) as _, 0);
+    nix::sys::socket::setsockopt(&socket.as_fd(), ReceiveTimeout, &timeout)
+        .map_err(|e| Error::from_errno(e as i32, "setting the netlink reply timeout"))?;
+    Ok(socket)
+}
