@@ -59,7 +59,7 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
     // Everything that can be checked without changing anything is checked first, so a bad
     // call leaves nothing behind (not even a new bridge).
     let ipam = match &s.ipam_type {
-        Some(t) => Some(Ipam::select(t, &req.delegate)?),
+        Some(t) => Some(Ipam::for_add(t, req)?),
         None => None,
     };
     let pod_ns = NetNs::open(&req.netns).map_err(|e| {

@@ -26,7 +26,7 @@ pub(crate) async fn check(req: &CheckRequest<BridgeConf>) -> Result<(), BridgeEr
         BridgeError::kernel_with_code(4, format!("failed to open netns {:?}", req.netns), e)
     })?;
     if let Some(t) = &s.ipam_type {
-        Ipam::select(t, &req.delegate)?.check().await?;
+        Ipam::for_check(t, req)?.check().await?;
     }
     let prev = req
         .config

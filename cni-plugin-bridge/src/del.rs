@@ -25,7 +25,7 @@ pub(crate) async fn del(req: &DelRequest<BridgeConf>) -> Result<(), BridgeError>
         errors.push(e);
     }
     if let Some(t) = &s.ipam_type {
-        let released = match Ipam::select(t, &req.delegate) {
+        let released = match Ipam::for_del(t, req) {
             Ok(ipam) => ipam.del().await,
             Err(e) => Err(e),
         };

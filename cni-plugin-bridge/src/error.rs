@@ -116,6 +116,12 @@ impl From<cni_skel::SkelError> for BridgeError {
     }
 }
 
+impl From<cni_ipam::IpamError> for BridgeError {
+    fn from(e: cni_ipam::IpamError) -> Self {
+        BridgeError::Cni(e.into())
+    }
+}
+
 impl From<BridgeError> for CniError {
     fn from(e: BridgeError) -> Self {
         match e {

@@ -15,7 +15,7 @@ pub(crate) async fn gc(req: &GcRequest<BridgeConf>) -> Result<(), BridgeError> {
     let s = load_settings(&req.config, None)?;
     let mut errors = Vec::new();
     if let Some(t) = &s.ipam_type {
-        let collected = match Ipam::select(t, &req.delegate) {
+        let collected = match Ipam::for_gc(t, req) {
             Ok(ipam) => ipam.gc().await,
             Err(e) => Err(e),
         };
@@ -41,7 +41,7 @@ pub(crate) async fn gc(req: &GcRequest<BridgeConf>) -> Result<(), BridgeError> {
 pub(crate) async fn status(req: &StatusRequest<BridgeConf>) -> Result<(), BridgeError> {
     let s = load_settings(&req.config, None)?;
     match &s.ipam_type {
-        Some(t) => Ipam::select(t, &req.delegate)?.status().await,
+        Some(t) => Ipam::for_status(t, req)?.status().await,
         None => Ok(()),
     }
 }

@@ -1,57 +1,98 @@
-//! The network's IPAM, whichever it is: served in-process through `cni-ipam` for `host-local`
-//! and `static`, or delegated to the `ipam.type` binary on `CNI_PATH`.
+//! The network's IPAM, whichever it is: `host-local` and `static` are served in-process through
+//! `cni-ipam` (no extra process), any other `ipam.type` is delegated to its binary on `CNI_PATH`.
 
-use cni_skel::Delegate;
+use std::path::PathBuf;
+
+use cni_ipam::IpamRequest;
+use cni_skel::{AddRequest, CheckRequest, DelRequest, GcRequest, StatusRequest};
 use cni_types::Result100;
 
 use crate::error::BridgeError;
 
-/// The IPAM of one call.
-#[derive(Debug)]
+/// The IPAM of one call, with the request it answers.
 pub(crate) struct Ipam {
-    plugin: String,
-    delegate: Delegate,
+    inner: Box<dyn cni_ipam::Ipam>,
+    req: IpamRequest,
+}
+
+impl std::fmt::Debug for Ipam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ipam")
+            .field("type", &self.req.ipam_type())
+            .finish()
+    }
+}
+
+/// Whether `ipam_type` is served in this process.
+pub(crate) fn in_process(ipam_type: &str) -> bool {
+    matches!(ipam_type, "host-local" | "static")
 }
 
 impl Ipam {
     /// The IPAM for `ipam_type`. A type that is neither served in-process nor found on
     /// `CNI_PATH` is an invalid configuration (code 7), detected before anything is changed.
-    pub(crate) fn select(ipam_type: &str, delegate: &Delegate) -> Result<Ipam, BridgeError> {
-        let found = cni_skel::invoke::find_in_path(ipam_type, delegate.cni_path());
-        if let Err(e) = found {
-            return Err(BridgeError::config(format!(
-                "unknown ipam type {ipam_type:?}: {e}"
-            )));
+    fn new(ipam_type: &str, req: IpamRequest, cni_path: &[PathBuf]) -> Result<Ipam, BridgeError> {
+        if !in_process(ipam_type) {
+            if let Err(e) = cni_skel::invoke::find_in_path(ipam_type, cni_path) {
+                return Err(BridgeError::config(format!(
+                    "unknown ipam type {ipam_type:?}: {e}"
+                )));
+            }
         }
         Ok(Ipam {
-            plugin: ipam_type.to_owned(),
-            delegate: delegate.clone(),
+            inner: cni_ipam::ipam_for(ipam_type),
+            req,
         })
+    }
+
+    /// The IPAM of an ADD.
+    pub(crate) fn for_add<C>(t: &str, r: &AddRequest<C>) -> Result<Ipam, BridgeError> {
+        Self::new(t, IpamRequest::from_add(r)?, &r.cni_path)
+    }
+
+    /// The IPAM of a DEL.
+    pub(crate) fn for_del<C>(t: &str, r: &DelRequest<C>) -> Result<Ipam, BridgeError> {
+        Self::new(t, IpamRequest::from_del(r)?, &r.cni_path)
+    }
+
+    /// The IPAM of a CHECK.
+    pub(crate) fn for_check<C>(t: &str, r: &CheckRequest<C>) -> Result<Ipam, BridgeError> {
+        Self::new(t, IpamRequest::from_check(r)?, &r.cni_path)
+    }
+
+    /// The IPAM of a STATUS.
+    pub(crate) fn for_status<C>(t: &str, r: &StatusRequest<C>) -> Result<Ipam, BridgeError> {
+        Self::new(t, IpamRequest::from_status(r)?, &r.cni_path)
+    }
+
+    /// The IPAM of a GC.
+    pub(crate) fn for_gc<C>(t: &str, r: &GcRequest<C>) -> Result<Ipam, BridgeError> {
+        Self::new(t, IpamRequest::from_gc(r)?, &r.cni_path)
     }
 
     /// IPAM ADD: the addresses, routes and DNS for this attachment.
     pub(crate) async fn add(&self) -> Result<Result100, BridgeError> {
-        Ok(self.delegate.add(&self.plugin).await?)
+        Ok(self.inner.add(&self.req).await?)
     }
 
     /// IPAM DEL: releases this attachment's addresses (idempotent).
     pub(crate) async fn del(&self) -> Result<(), BridgeError> {
-        Ok(self.delegate.del(&self.plugin).await?)
+        Ok(self.inner.del(&self.req).await?)
     }
 
     /// IPAM CHECK.
     pub(crate) async fn check(&self) -> Result<(), BridgeError> {
-        Ok(self.delegate.check(&self.plugin).await?)
+        Ok(self.inner.check(&self.req).await?)
     }
 
     /// IPAM STATUS.
     pub(crate) async fn status(&self) -> Result<(), BridgeError> {
-        Ok(self.delegate.status(&self.plugin).await?)
+        Ok(self.inner.status(&self.req).await?)
     }
 
-    /// IPAM GC (the config carries the valid attachments).
+    /// IPAM GC (the request carries the valid attachments).
     pub(crate) async fn gc(&self) -> Result<(), BridgeError> {
-        Ok(self.delegate.gc(&self.plugin).await?)
+        Ok(self.inner.gc(&self.req).await?)
     }
 
     /// Best-effort release after a failed ADD.
