@@ -388,18 +388,22 @@ fn release_check_and_legacy() {
         "host-local: Failed to find address added by container c1"
     );
     assert_eq!(
-        ops::release(&store, "c1", "eth0").unwrap(),
+        ops::release(&store, "c1", "eth0", 1).unwrap(),
         vec![ip("10.1.2.2")]
     );
     // DEL again, and DEL of an unknown id, succeed.
-    assert!(ops::release(&store, "c1", "eth0").unwrap().is_empty());
-    assert!(ops::release(&store, "nobody", "eth0").unwrap().is_empty());
+    assert!(ops::release(&store, "c1", "eth0", 1).unwrap().is_empty());
+    assert!(
+        ops::release(&store, "nobody", "eth0", 1)
+            .unwrap()
+            .is_empty()
+    );
 
     // A legacy (id-only) reservation is found by CHECK and freed by DEL for any ifname.
     store.insert(ip("10.1.2.50"), "old", None).unwrap();
     ops::check(&store, "old", "eth7").unwrap();
     assert_eq!(
-        ops::release(&store, "old", "eth7").unwrap(),
+        ops::release(&store, "old", "eth7", 1).unwrap(),
         vec![ip("10.1.2.50")]
     );
 }
@@ -410,11 +414,11 @@ fn legacy_freed_only_when_no_exact_match() {
     store.insert(ip("10.1.2.2"), "c1", Some("eth0")).unwrap();
     store.insert(ip("10.1.2.3"), "c1", None).unwrap();
     assert_eq!(
-        ops::release(&store, "c1", "eth0").unwrap(),
+        ops::release(&store, "c1", "eth0", 1).unwrap(),
         vec![ip("10.1.2.2")]
     );
     assert_eq!(
-        ops::release(&store, "c1", "eth0").unwrap(),
+        ops::release(&store, "c1", "eth0", 1).unwrap(),
         vec![ip("10.1.2.3")]
     );
 }
@@ -461,6 +465,6 @@ fn status_reports_exhaustion() {
     let e = ops::allocate(&sets, &store, "c2", "eth0", &[]).unwrap_err();
     assert_eq!(e.code(), 50);
     assert!(store.get_by_id("c2", "eth0").unwrap().is_empty());
-    ops::release(&store, "c1", "eth0").unwrap();
+    ops::release(&store, "c1", "eth0", 1).unwrap();
     ops::status(&sets, &store).unwrap();
 }

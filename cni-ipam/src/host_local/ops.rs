@@ -66,10 +66,16 @@ fn undo(store: &dyn Store, done: &[Allocation]) {
 }
 
 /// Frees every address of `(id, ifname)` (or, when it holds none, the legacy id-only
-/// reservations of `id`). Freeing nothing is success. Returns what was freed.
-pub fn release(store: &dyn Store, id: &str, ifname: &str) -> Result<Vec<IpAddr>> {
+/// reservations of `id`), once per range set as Go's DEL does: with `passes` ≥ 2, a mix of
+/// exact and legacy reservations of the container is freed entirely. Freeing nothing is
+/// success. Returns what was freed.
+pub fn release(store: &dyn Store, id: &str, ifname: &str, passes: usize) -> Result<Vec<IpAddr>> {
     let _lock = store.lock()?;
-    store.release_by_id(id, ifname)
+    let mut freed = Vec::new();
+    for _ in 0..passes.max(1) {
+        freed.extend(store.release_by_id(id, ifname)?);
+    }
+    Ok(freed)
 }
 
 /// Succeeds when `(id, ifname)` (or a legacy reservation of `id`) holds an address, like Go's

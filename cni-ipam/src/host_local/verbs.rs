@@ -65,7 +65,7 @@ impl HostLocal {
         let conf = HostLocalConfig::from_request(req)?;
         check_attachment(req)?;
         if let Some(store) = DiskStore::open_existing(&conf.data_dir, &conf.network)? {
-            ops::release(&store, &req.container_id, &req.ifname)?;
+            ops::release(&store, &req.container_id, &req.ifname, conf.ranges.len())?;
         }
         Ok(())
     }
