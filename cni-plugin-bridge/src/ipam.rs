@@ -32,12 +32,12 @@ impl Ipam {
     /// The IPAM for `ipam_type`. A type that is neither served in-process nor found on
     /// `CNI_PATH` is an invalid configuration (code 7), detected before anything is changed.
     fn new(ipam_type: &str, req: IpamRequest, cni_path: &[PathBuf]) -> Result<Ipam, BridgeError> {
-        if !in_process(ipam_type) {
-            if let Err(e) = cni_skel::invoke::find_in_path(ipam_type, cni_path) {
-                return Err(BridgeError::config(format!(
-                    "unknown ipam type {ipam_type:?}: {e}"
-                )));
-            }
+        if !in_process(ipam_type)
+            && let Err(e) = cni_skel::invoke::find_in_path(ipam_type, cni_path)
+        {
+            return Err(BridgeError::config(format!(
+                "unknown ipam type {ipam_type:?}: {e}"
+            )));
         }
         Ok(Ipam {
             inner: cni_ipam::ipam_for(ipam_type),

@@ -30,6 +30,7 @@ mod gc;
 mod host;
 mod ipam;
 mod masq;
+mod netns;
 mod plugin;
 mod pod;
 pub mod result;
