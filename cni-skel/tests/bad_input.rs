@@ -117,7 +117,8 @@ fn prev_result_of_another_format_is_reported_by_the_plugin() {
 
 #[test]
 fn every_error_is_printed_as_json_with_exit_status_1() {
-    let cases: Vec<(Vec<(&'static str, String)>, Vec<u8>)> = vec![
+    type Case = (Vec<(&'static str, String)>, Vec<u8>);
+    let cases: Vec<Case> = vec![
         (vec![], b"".to_vec()),
         (full_env("NOPE"), config("1.0.0")),
         (full_env("ADD"), b"nope".to_vec()),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use cni_skel::{AddRequest, CheckRequest, CniEnv, DelRequest, GcRequest, Plugin, StatusRequest};
-use cni_types::{CniError, CniResult, ErrorCode, NoPluginFields};
+use cni_types::{CniError, CniResult, ErrorCode};
 
 /// A plugin whose every verb is delegated to the IPAM plugin named in its config; ADD then
 /// fails if the config says `"failAfterIpam": true`.
