@@ -322,3 +322,86 @@ impl From<serde_json::Error> for CniError {
         CniError::new(code, err.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_constructors() {
+        let cases = [
+            (CniError::incompatible_version("m"), 1),
+            (CniError::unsupported_field("m"), 2),
+            (CniError::unknown_container("m"), 3),
+            (CniError::invalid_environment("m"), 4),
+            (CniError::io_failure("m"), 5),
+            (CniError::decoding_failure("m"), 6),
+            (CniError::invalid_config("m"), 7),
+            (CniError::try_again_later("m"), 11),
+            (CniError::plugin_not_available("m"), 50),
+            (CniError::no_connectivity("m"), 50),
+            (CniError::limited_connectivity("m"), 51),
+            (CniError::internal("m"), 999),
+            (CniError::plugin(100, "m"), 100),
+            (CniError::plugin(4242, "m"), 4242),
+        ];
+        for (err, code) in cases {
+            assert_eq!(err.code.code(), code);
+            assert_eq!(ErrorCode::from_code(code), err.code);
+            assert_eq!(u32::from(err.code), code);
+        }
+        assert!(ErrorCode::from(100).is_plugin_specific());
+        assert!(!ErrorCode::InvalidConfig.is_plugin_specific());
+        assert_eq!(ErrorCode::Other(7), ErrorCode::InvalidConfig);
+        assert_eq!(ErrorCode::from_code(8), ErrorCode::InvalidNetns);
+    }
+
+    #[test]
+    fn json_forms() {
+        let e = CniError::invalid_config("Invalid Configuration")
+            .with_details("Network 192.168.0.0/31 too small to allocate from.");
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"code":7,"msg":"Invalid Configuration","details":"Network 192.168.0.0/31 too small to allocate from."}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&e.to_json_for(Version::V1_1_0)).unwrap(),
+            r#"{"cniVersion":"1.1.0","code":7,"msg":"Invalid Configuration","details":"Network 192.168.0.0/31 too small to allocate from."}"#
+        );
+        let bare = CniError::try_again_later("busy");
+        assert_eq!(
+            serde_json::to_string(&bare).unwrap(),
+            r#"{"code":11,"msg":"busy"}"#
+        );
+        assert_eq!(
+            CniError::from_slice(br#"{"code":11,"msg":"busy"}"#).unwrap(),
+            bare
+        );
+        let err = CniError::from_slice(b"not json").unwrap_err();
+        assert_eq!(err.code, ErrorCode::DecodingFailure);
+        assert!(CniError::from_slice(br#"{"msg":"no code"}"#).is_err());
+        assert!(CniError::from_slice(br#"{"code":-1,"msg":"m"}"#).is_err());
+    }
+
+    #[test]
+    fn display_and_source() {
+        use std::error::Error as _;
+        let io = std::io::Error::other("disk on fire");
+        let e = CniError::io_failure("failed to write state").with_source(io);
+        assert_eq!(e.to_string(), "failed to write state");
+        assert_eq!(
+            e.source().map(ToString::to_string).as_deref(),
+            Some("disk on fire")
+        );
+        // The source does not take part in equality or JSON.
+        assert_eq!(e, CniError::io_failure("failed to write state"));
+    }
+
+    #[test]
+    fn serde_json_errors_map_to_codes() {
+        let syntax = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        assert_eq!(CniError::from(syntax).code, ErrorCode::DecodingFailure);
+        let data = serde_json::from_str::<u8>("300").unwrap_err();
+        assert_eq!(CniError::from(data).code, ErrorCode::InvalidConfig);
+    }
+}

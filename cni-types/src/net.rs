@@ -100,7 +100,7 @@ impl FromStr for MacAddress {
         let mut count = 0usize;
         for part in s.split(sep) {
             let slot = out.get_mut(count).ok_or_else(err)?;
-            if part.len() != 2 {
+            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(err());
             }
             *slot = u8::from_str_radix(part, 16).map_err(|_| err())?;
@@ -184,5 +184,58 @@ impl<'de> Deserialize<'de> for RequestedIp {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let s = String::deserialize(deserializer)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs() {
+        let mac: MacAddress = "C2:11:22:33:44:5f".parse().unwrap();
+        assert_eq!(mac.octets(), [0xc2, 0x11, 0x22, 0x33, 0x44, 0x5f]);
+        assert_eq!(mac.to_string(), "c2:11:22:33:44:5f");
+        assert_eq!("c2-11-22-33-44-5f".parse::<MacAddress>().unwrap(), mac);
+        for bad in [
+            "",
+            "c2:11:22:33:44",
+            "c2:11:22:33:44:55:66",
+            "c2:11:22:33:44:5",
+            "zz:11:22:33:44:55",
+            "c2:11-22:33:44:55",
+            "+1:11:22:33:44:55",
+        ] {
+            assert!(bad.parse::<MacAddress>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn requested_ips() {
+        let r: RequestedIp = "10.0.0.5".parse().unwrap();
+        assert_eq!((r.ip.to_string(), r.prefix), ("10.0.0.5".into(), None));
+        let r: RequestedIp = "fd00::5/64".parse().unwrap();
+        assert_eq!((r.to_string(), r.prefix), ("fd00::5/64".into(), Some(64)));
+        for bad in ["", "10.0.0.5/33", "10.0.0.5/", "x", "10.0.0.5/a"] {
+            assert!(bad.parse::<RequestedIp>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cidrs() {
+        assert_eq!(
+            parse_cidr("10.1.0.5/16").unwrap().to_string(),
+            "10.1.0.5/16"
+        );
+        for bad in [
+            "10.1.0.5",
+            "10.1.0.5/",
+            "10.1.0.5/+1",
+            "10.1.0.5/0016",
+            "/8",
+            "10.1.0.5/8/8",
+        ] {
+            assert!(parse_cidr(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -85,3 +85,102 @@ pub fn plugin_type(plugin_type: &str) -> Result<(), CniError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn container_ids() {
+        for ok in ["a", "Z9", "abc-123_x.y", "0123456789abcdef", "A.B-C_D"] {
+            assert!(container_id(ok).is_ok(), "{ok}");
+        }
+        let err = container_id("").unwrap_err();
+        assert_eq!(
+            (err.code, err.msg.as_str()),
+            (ErrorCode::UnknownContainer, "missing containerID")
+        );
+        for bad in ["-a", "_a", ".a", "a b", "a/b", "a:b", "a%", "é", "a\n"] {
+            let err = container_id(bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidEnvironment, "{bad:?}");
+            assert_eq!(err.msg, "invalid characters in containerID");
+            assert_eq!(err.details, bad);
+        }
+    }
+
+    #[test]
+    fn network_names() {
+        assert!(network_name("mynet").is_ok());
+        assert!(network_name("k8s-pod-network.v1_x").is_ok());
+        let err = network_name("").unwrap_err();
+        assert_eq!(
+            (err.code, err.msg.as_str()),
+            (ErrorCode::InvalidConfig, "missing network name")
+        );
+        for bad in ["te%%st", "-net", "a/b", "net work"] {
+            let err = network_name(bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidConfig, "{bad}");
+            assert_eq!(err.msg, "invalid characters found in network name");
+            assert_eq!(err.details, bad);
+        }
+    }
+
+    #[test]
+    fn interface_names() {
+        for ok in ["eth0", "a", "123456789012345", "veth-ab.c_d", "-", "é"] {
+            assert!(interface_name(ok).is_ok(), "{ok}");
+        }
+        let cases = [
+            ("", "interface name is empty", ""),
+            (
+                "1234567890123456",
+                "interface name is too long",
+                "interface name should be less than 16 characters",
+            ),
+            (".", "interface name is . or ..", ""),
+            ("..", "interface name is . or ..", ""),
+            (
+                "a/b",
+                "interface name contains / or : or whitespace characters",
+                "",
+            ),
+            (
+                "a:b",
+                "interface name contains / or : or whitespace characters",
+                "",
+            ),
+            (
+                "a b",
+                "interface name contains / or : or whitespace characters",
+                "",
+            ),
+            (
+                "a\tb",
+                "interface name contains / or : or whitespace characters",
+                "",
+            ),
+            (
+                "a\u{a0}b",
+                "interface name contains / or : or whitespace characters",
+                "",
+            ),
+        ];
+        for (name, msg, details) in cases {
+            let err = interface_name(name).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidEnvironment, "{name:?}");
+            assert_eq!(err.msg, msg, "{name:?}");
+            assert_eq!(err.details, details, "{name:?}");
+        }
+        // The limit counts bytes, as Linux does: 8 two-byte characters are too long.
+        assert!(interface_name("éééééééé").is_err());
+    }
+
+    #[test]
+    fn plugin_types() {
+        assert!(plugin_type("bridge").is_ok());
+        assert_eq!(plugin_type("").unwrap_err().msg, "missing 'type'");
+        assert!(plugin_type("../bridge").is_err());
+        assert!(plugin_type("a\\b").is_err());
+    }
+}

@@ -479,3 +479,57 @@ impl VersionInfo {
             .any(|s| s == version.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn formats_and_gates() {
+        for v in Version::ALL {
+            assert!(v.result_format().versions().contains(&v));
+            assert_eq!(Version::from_number(v.number()), Some(v));
+            assert_eq!(v.allows(Command::Check), v >= Version::V0_4_0);
+            assert_eq!(v.allows(Command::Gc), v == Version::V1_1_0);
+            assert_eq!(v.allows(Command::Status), v == Version::V1_1_0);
+        }
+        assert_eq!(Version::CURRENT, Version::V1_1_0);
+        assert_eq!(Command::Check.since(), Version::V0_4_0);
+        assert_eq!(Command::Gc.to_string(), "GC");
+    }
+
+    #[test]
+    fn negotiation_errors_name_both_sides() {
+        let vs = vec!["2.0.0".to_owned()];
+        let err = negotiate_version(None, Some(&vs), &Version::ALL).unwrap_err();
+        assert_eq!(err.code, ErrorCode::IncompatibleVersion);
+        assert_eq!(
+            err.details,
+            r#"config supports ["2.0.0"], implementation supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0" "1.1.0"]"#
+        );
+        // A short version string names the same version.
+        assert_eq!(
+            negotiate_version(Some("1.0"), None, &Version::ALL).unwrap(),
+            Version::V1_0_0
+        );
+        // The absent cniVersion with absent cniVersions is 0.1.0.
+        assert_eq!(
+            negotiate_version(None, None, &Version::ALL).unwrap(),
+            Version::V0_1_0
+        );
+        assert_eq!(
+            negotiate_version(Some(""), None, &Version::ALL).unwrap(),
+            Version::V0_1_0
+        );
+    }
+
+    #[test]
+    fn version_info_json() {
+        let info = VersionInfo::new(&[Version::V0_4_0, Version::V1_0_0]);
+        assert_eq!(
+            serde_json::to_string(&info).unwrap(),
+            r#"{"cniVersion":"1.1.0","supportedVersions":["0.4.0","1.0.0"]}"#
+        );
+    }
+}
