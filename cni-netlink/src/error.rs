@@ -160,7 +160,8 @@ impl Error {
 
     /// Builds the error for a failed I/O operation, sorting the common OS conditions into the
     /// dedicated variants (missing file → [`Error::NotFound`], `EACCES`/`EPERM` →
-    /// [`Error::PermissionDenied`]); everything else stays an [`Error::Io`] with its source.
+    /// [`Error::PermissionDenied`], `EINVAL` → [`Error::InvalidInput`], `EOPNOTSUPP` →
+    /// [`Error::Unsupported`]); everything else stays an [`Error::Io`] with its source.
     pub fn io(source: io::Error, context: impl Into<String>) -> Error {
         let context = context.into();
         match source.kind() {
@@ -168,6 +169,8 @@ impl Error {
             io::ErrorKind::PermissionDenied => {
                 Error::PermissionDenied(format!("{context}: {source}"))
             }
+            io::ErrorKind::InvalidInput => Error::InvalidInput(format!("{context}: {source}")),
+            io::ErrorKind::Unsupported => Error::Unsupported(format!("{context}: {source}")),
             _ => Error::Io { context, source },
         }
     }

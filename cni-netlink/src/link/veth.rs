@@ -73,7 +73,8 @@ impl Netlink {
     /// Creates a veth pair in ONE request: the host end in this handle's namespace (named
     /// `spec.host_ifname` or randomly, MTU, attached to `spec.bridge`, up if asked) and the
     /// container end directly inside `container`'s namespace under `spec.container_ifname`
-    /// (MTU, optional MAC, up if asked).
+    /// (MTU, optional MAC). Only bringing the container end up (`spec.container_up`) takes a
+    /// second request, because the kernel cannot open the peer before the pair exists.
     ///
     /// A random host name that collides is retried with a new one (up to 10 times).
     ///
@@ -96,7 +97,13 @@ impl Netlink {
             let err = match self.handle.link().add(msg).execute().await {
                 Ok(()) => {
                     let host = self.link(&host_name).await?;
-                    let container_end = container.link(&spec.container_ifname).await?;
+                    let mut container_end = container.link(&spec.container_ifname).await?;
+                    if spec.container_up {
+                        // The kernel refuses IFF_UP on the peer inside the creating request
+                        // (the peer is opened before the pair is linked: ENOTCONN).
+                        container.set_link_up(container_end.index).await?;
+                        container_end = container.link(&spec.container_ifname).await?;
+                    }
                     return Ok(VethPair {
                         host,
                         container: container_end,
@@ -149,9 +156,6 @@ impl Netlink {
         }
         if let Some(mac) = spec.container_mac {
             peer = peer.address(mac.octets().to_vec());
-        }
-        if spec.container_up {
-            peer = peer.up();
         }
         let mut host: LinkMessageBuilder<LinkVeth> =
             LinkVeth::new(host_name, &spec.container_ifname)

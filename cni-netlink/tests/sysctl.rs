@@ -1,0 +1,139 @@
+//! Sysctls are per namespace: writing one in a pod changes that pod only.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use cni_netlink::sysctl::{forwarding_key, interface_key};
+use cni_netlink::testkit::{TestNode, TestNs};
+use cni_netlink::{ErrorKind, IpFamily, VethSpec};
+
+/// Reads a /proc/sys file from a child process running inside `ns` (independent of the crate).
+fn cat(ns: &TestNs, path: &str) -> String {
+    let out = ns.command("cat").arg(path).output().unwrap();
+    assert!(
+        out.status.success(),
+        "cat {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn own_ip_forward() -> String {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn writing_in_a_pod_changes_only_that_pod() {
+    let host_before = own_ip_forward();
+    let node = TestNode::new();
+    let pod1 = node.pod("p1");
+    let pod2 = node.pod("p2");
+
+    assert_eq!(pod1.netns().sysctl_get("net.ipv4.ip_forward").unwrap(), "0");
+    pod1.netns().sysctl_set("net.ipv4.ip_forward", "1").unwrap();
+
+    assert_eq!(cat(&pod1, "/proc/sys/net/ipv4/ip_forward"), "1");
+    assert_eq!(cat(&pod2, "/proc/sys/net/ipv4/ip_forward"), "0");
+    assert_eq!(cat(&node, "/proc/sys/net/ipv4/ip_forward"), "0");
+    assert_eq!(pod1.netns().sysctl_get("net.ipv4.ip_forward").unwrap(), "1");
+    assert_eq!(pod2.netns().sysctl_get("net.ipv4.ip_forward").unwrap(), "0");
+    // The test process's own namespace (the machine's, when run as root) is untouched.
+    assert_eq!(own_ip_forward(), host_before);
+
+    // /proc/sys is not per thread in the path sense: there is no /proc/thread-self/sys. What
+    // decides the namespace is the thread that opens the file, which is why the crate opens it
+    // on a thread inside the namespace.
+    assert!(!std::path::Path::new("/proc/thread-self/sys").exists());
+}
+
+#[test]
+fn concurrent_threads_see_their_own_namespaces() {
+    let node = TestNode::new();
+    let pods: Vec<TestNs> = (0..6).map(|i| node.pod(&format!("p{i}"))).collect();
+    for (i, pod) in pods.iter().enumerate() {
+        if i % 2 == 0 {
+            pod.netns().sysctl_set("net/ipv4/ip_forward", "1").unwrap();
+        }
+    }
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..20 {
+                    for (i, pod) in pods.iter().enumerate() {
+                        let want = if i % 2 == 0 { "1" } else { "0" };
+                        assert_eq!(pod.netns().sysctl_get("net.ipv4.ip_forward").unwrap(), want);
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test]
+async fn interface_sysctls_many_ensure_and_errors() {
+    let node = TestNode::new();
+    let pod = node.pod("p");
+    let nl = node.connect().await.unwrap();
+    let podnl = pod.connect().await.unwrap();
+    let pair = nl
+        .create_veth_pair(&podnl, &VethSpec::new("eth0"))
+        .await
+        .unwrap();
+    let host_if = pair.host.name.clone();
+
+    let arp = interface_key(IpFamily::V4, "eth0", "arp_notify");
+    let dad = interface_key(IpFamily::V6, "eth0", "accept_dad");
+    let ra = interface_key(IpFamily::V6, "eth0", "accept_ra");
+    pod.netns()
+        .sysctl_set_many(&[(&arp, "1"), (&dad, "0"), (&ra, "0")])
+        .unwrap();
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv4/conf/eth0/arp_notify"), "1");
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv6/conf/eth0/accept_dad"), "0");
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv6/conf/eth0/accept_ra"), "0");
+    // The host end (another namespace) keeps its defaults.
+    assert_eq!(
+        cat(
+            &node,
+            &format!("/proc/sys/net/ipv4/conf/{host_if}/arp_notify")
+        ),
+        "0"
+    );
+    node.netns()
+        .sysctl_set(&interface_key(IpFamily::V6, &host_if, "accept_ra"), "0")
+        .unwrap();
+    assert_eq!(
+        cat(
+            &node,
+            &format!("/proc/sys/net/ipv6/conf/{host_if}/accept_ra")
+        ),
+        "0"
+    );
+
+    // Write-if-different.
+    assert!(pod.netns().enable_forwarding(IpFamily::V6).unwrap());
+    assert!(!pod.netns().enable_forwarding(IpFamily::V6).unwrap());
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv6/conf/all/forwarding"), "1");
+    assert_eq!(forwarding_key(IpFamily::V4), "net/ipv4/ip_forward");
+
+    // Errors.
+    let err = pod
+        .netns()
+        .sysctl_set(&interface_key(IpFamily::V4, "nothere", "arp_notify"), "1")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    let err = pod.netns().sysctl_set("kernel.hostname", "x").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    let err = pod
+        .netns()
+        .sysctl_set("net.ipv4.ip_forward", "not-a-number")
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    // One bad entry in a batch: the others are still written, the error is returned.
+    let err = pod
+        .netns()
+        .sysctl_set_many(&[("net/ipv4/conf/nothere/arp_notify", "1"), (&arp, "0")])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv4/conf/eth0/arp_notify"), "0");
+}
