@@ -85,5 +85,10 @@ pub use version::{
     Command, ResultFormat, Version, VersionInfo, VersionNumber, negotiate_version, reconcile,
 };
 
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// Re-exported so plugin code can name addresses without adding the dependency.
 pub use ipnetwork;

@@ -43,11 +43,11 @@ pub struct NetConf<T = NoPluginFields> {
     /// `cniVersion` as written; empty when absent (which means 0.1.0). See [`NetConf::version`].
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cni_version: String,
-    /// `name`: the network name.
-    #[serde(default)]
+    /// `name`: the network name (not written when empty).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
-    /// `type`: the plugin binary name.
-    #[serde(default, rename = "type")]
+    /// `type`: the plugin binary name (not written when empty).
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
     pub plugin_type: String,
     /// `args`: runtime-generated arguments (reserved key).
     #[serde(default, skip_serializing_if = "Option::is_none")]

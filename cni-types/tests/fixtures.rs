@@ -364,3 +364,22 @@ fn workspace_fixture_copy_matches() {
     }
     assert!(count >= 20);
 }
+
+#[test]
+fn a_config_missing_common_keys_is_written_back_without_inventing_them() {
+    let text = br#"{"ipam":{"type":"static","addresses":[{"address":"10.0.0.2/24"}]}}"#;
+    let conf = NetConf::<cni_types::NoPluginFields>::from_slice(text).unwrap();
+    assert_eq!(
+        conf.to_value().unwrap(),
+        serde_json::from_slice::<Value>(text).unwrap()
+    );
+    assert!(conf.validate().is_err(), "no name");
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Static {
+        r#type: String,
+        addresses: Vec<Value>,
+    }
+    let ipam: Static = conf.ipam.as_ref().unwrap().parse().unwrap();
+    assert_eq!(ipam.r#type, "static");
+    assert_eq!(ipam.addresses.len(), 1);
+}

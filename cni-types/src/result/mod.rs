@@ -190,6 +190,17 @@ impl CniResult {
     }
 }
 
+impl Serialize for CniResult {
+    /// Writes the result in its own version's shape (the same JSON as [`CniResult::to_value`]).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CniResult::V020(r) => r.serialize(serializer),
+            CniResult::V040(r) => r.serialize(serializer),
+            CniResult::V100(r) => r.serialize(serializer),
+        }
+    }
+}
+
 impl From<Result100> for CniResult {
     fn from(r: Result100) -> Self {
         CniResult::V100(r)
