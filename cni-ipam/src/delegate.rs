@@ -2,6 +2,7 @@
 //! through `cni-skel`'s invoke side, behind the [`Ipam`] trait.
 
 use async_trait::async_trait;
+use cni_skel::{CniEnv, Delegate};
 use cni_types::Result100;
 
 use crate::error::{IpamError, Result};
@@ -15,18 +16,36 @@ use crate::request::IpamRequest;
 #[derive(Debug, Clone, Default)]
 pub struct DelegatedIpam {
     plugin: Option<String>,
+    env: Option<CniEnv>,
 }
 
 impl DelegatedIpam {
     /// Runs whatever `ipam.type` names.
     pub fn new() -> Self {
-        DelegatedIpam { plugin: None }
+        DelegatedIpam::default()
     }
 
     /// Always runs `plugin`, whatever `ipam.type` says.
     pub fn named(plugin: impl Into<String>) -> Self {
         DelegatedIpam {
             plugin: Some(plugin.into()),
+            env: None,
+        }
+    }
+
+    /// The same IPAM, running plugins with `env` (its `CNI_PATH` is searched) plus the
+    /// request's attachment and `CNI_ARGS`, instead of the request's own delegate. For
+    /// runtimes and tests that do not run inside a plugin process.
+    #[must_use]
+    pub fn with_env(mut self, env: CniEnv) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    fn delegate(&self, req: &IpamRequest) -> Result<Delegate> {
+        match &self.env {
+            Some(env) => req.delegate_with_env(env.clone()),
+            None => req.delegate(),
         }
     }
 
@@ -46,7 +65,7 @@ impl DelegatedIpam {
 impl Ipam for DelegatedIpam {
     async fn add(&self, req: &IpamRequest) -> Result<Result100> {
         let plugin = self.plugin(req)?;
-        let mut result = req.delegate()?.add(plugin).await?;
+        let mut result = self.delegate(req)?.add(plugin).await?;
         // An IPAM result has no interfaces; drop anything a plugin sent anyway.
         result.interfaces.clear();
         for ip in &mut result.ips {
@@ -56,18 +75,18 @@ impl Ipam for DelegatedIpam {
     }
 
     async fn del(&self, req: &IpamRequest) -> Result<()> {
-        Ok(req.delegate()?.del(self.plugin(req)?).await?)
+        Ok(self.delegate(req)?.del(self.plugin(req)?).await?)
     }
 
     async fn check(&self, req: &IpamRequest) -> Result<()> {
-        Ok(req.delegate()?.check(self.plugin(req)?).await?)
+        Ok(self.delegate(req)?.check(self.plugin(req)?).await?)
     }
 
     async fn status(&self, req: &IpamRequest) -> Result<()> {
-        Ok(req.delegate()?.status(self.plugin(req)?).await?)
+        Ok(self.delegate(req)?.status(self.plugin(req)?).await?)
     }
 
     async fn gc(&self, req: &IpamRequest) -> Result<()> {
-        Ok(req.delegate()?.gc(self.plugin(req)?).await?)
+        Ok(self.delegate(req)?.gc(self.plugin(req)?).await?)
     }
 }

@@ -180,18 +180,31 @@ impl IpamRequest {
     }
 
     /// The delegate to run IPAM plugins with: the caller's, or one made from this process's
-    /// environment with this request's attachment and config.
+    /// environment (see [`IpamRequest::delegate_with_env`]).
     pub fn delegate(&self) -> Result<Delegate> {
-        if let Some(d) = &self.delegate {
-            return Ok(d.clone());
+        match &self.delegate {
+            Some(d) => Ok(d.clone()),
+            None => self.delegate_with_env(CniEnv::from_process()),
         }
-        let mut env = CniEnv::from_process();
-        env.set(cni_skel::CNI_CONTAINERID, self.container_id.as_str());
-        env.set(cni_skel::CNI_IFNAME, self.ifname.as_str());
+    }
+
+    /// A delegate that runs plugins with `env` plus this request's `CNI_CONTAINERID`,
+    /// `CNI_IFNAME`, `CNI_NETNS` and `CNI_ARGS` (each set only when the request has it), and
+    /// this request's complete configuration on stdin.
+    pub fn delegate_with_env(&self, mut env: CniEnv) -> Result<Delegate> {
+        if !self.container_id.is_empty() {
+            env.set(cni_skel::CNI_CONTAINERID, self.container_id.as_str());
+        }
+        if !self.ifname.is_empty() {
+            env.set(cni_skel::CNI_IFNAME, self.ifname.as_str());
+        }
         if let Some(netns) = &self.netns {
             env.set(cni_skel::CNI_NETNS, netns.to_string_lossy());
         }
-        env.set(cni_skel::CNI_ARGS, self.args.to_string());
+        let args = self.args.to_string();
+        if !args.is_empty() {
+            env.set(cni_skel::CNI_ARGS, args);
+        }
         Ok(Delegate::new(env, self.config.to_vec()?, self.version))
     }
 }
