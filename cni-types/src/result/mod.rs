@@ -9,6 +9,21 @@
 //!
 //! Any result converts to any version ([`CniResult::convert_to`]). Plugins build a [`Result100`] and
 //! write it in the config's version with [`Result100::to_json_for`] / [`Result100::to_vec_for`].
+//!
+//! Conversion rules (those of the reference implementation):
+//!
+//! - within a format only `cniVersion` changes (1.0.0 ↔ 1.1.0 is the identity otherwise);
+//! - 0.1.0/0.2.0 → later: `ip4`/`ip6` become `ips` entries without interface index, their routes
+//!   are flattened into `routes` (IPv4 first), there are no interfaces;
+//! - 0.3.x/0.4.0 → 1.x: `ips[].version` is dropped;
+//! - 1.x → 0.3.x/0.4.0: `ips[].version` is computed from the address; interface `mtu`,
+//!   `socketPath` and `pciID` are dropped; routes keep all their attributes;
+//! - any → 0.1.0/0.2.0: the first IPv4 and the first IPv6 address are kept with their gateways,
+//!   each route goes to the family of its destination (only `dst` and `gw`) if that family has an
+//!   address, interfaces are dropped; with no address at all the conversion fails with
+//!   `cannot convert: no valid IP addresses` (code 1).
+//!
+//! Parsing errors of results are decoding failures (code 6).
 
 mod common;
 mod convert;
