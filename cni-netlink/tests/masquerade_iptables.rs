@@ -1,0 +1,163 @@
+//! The iptables masquerade backend in a throwaway node namespace, checked with `iptables -S`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+use cni_netlink::ipnetwork::IpNetwork;
+use cni_netlink::masquerade::{Attachment, IptablesMasquerade};
+use cni_netlink::testkit::{TestNode, TestNs};
+
+fn net(s: &str) -> IpNetwork {
+    s.parse().unwrap()
+}
+
+/// `iptables -t nat -S` (or ip6tables) inside the namespace, one rule per line.
+fn nat_rules(ns: &TestNs, tool: &str) -> Vec<String> {
+    let out = ns
+        .command(tool)
+        .args(["-w", "-t", "nat", "-S"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The Go reference's chain name, computed independently with `sha512sum`.
+fn go_chain_name(network: &str, container: &str) -> String {
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "printf '%s' \"$1\" | sha512sum",
+            "sh",
+            &format!("{network}{container}"),
+        ])
+        .output()
+        .unwrap();
+    let hex = String::from_utf8_lossy(&out.stdout);
+    format!("CNI-{}", &hex[..24])
+}
+
+fn ours(rules: &[String], needle: &str) -> Vec<String> {
+    rules
+        .iter()
+        .filter(|r| r.contains(needle))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn add_follows_the_reference_layout_and_is_idempotent() {
+    let node = TestNode::new();
+    let masq = IptablesMasquerade::open(node.netns());
+    let att = Attachment::new("c1", "eth0");
+    let addrs = [net("10.1.0.5/24"), net("fd00:1::5/64")];
+    masq.add("net1", &att, &addrs, &[net("10.0.0.0/8")])
+        .unwrap();
+    let chain = go_chain_name("net1", "c1");
+    let v4 = nat_rules(&node, "iptables");
+    let mine = ours(&v4, &chain);
+    let comment = r#"--comment "name: \"net1\" id: \"c1\"""#;
+    assert!(mine.contains(&format!("-N {chain}")), "{v4:#?}");
+    assert!(
+        mine.iter()
+            .any(|r| r.starts_with(&format!("-A {chain} -d 10.1.0.0/24"))
+                && r.contains(comment)
+                && r.ends_with("-j ACCEPT"))
+    );
+    assert!(
+        mine.iter()
+            .any(|r| r.starts_with(&format!("-A {chain} -d 10.0.0.0/8")))
+    );
+    assert!(
+        mine.iter()
+            .any(|r| r.starts_with(&format!("-A {chain} ! -d 224.0.0.0/4"))
+                && r.ends_with("-j MASQUERADE"))
+    );
+    assert!(
+        mine.iter()
+            .any(|r| r.starts_with("-A POSTROUTING -s 10.1.0.5/32")
+                && r.ends_with(&format!("-j {chain}")))
+    );
+    assert_eq!(mine.len(), 5, "{mine:#?}");
+    let v6 = nat_rules(&node, "ip6tables");
+    assert!(
+        ours(&v6, &chain)
+            .iter()
+            .any(|r| r.contains("! -d ff00::/8"))
+    );
+    assert!(
+        ours(&v6, &chain)
+            .iter()
+            .any(|r| r.contains("-s fd00:1::5/128"))
+    );
+
+    masq.add("net1", &att, &addrs, &[net("10.0.0.0/8")])
+        .unwrap();
+    assert_eq!(
+        nat_rules(&node, "iptables"),
+        v4,
+        "a second add changes nothing"
+    );
+    assert_eq!(nat_rules(&node, "ip6tables"), v6);
+    assert_eq!(
+        masq.attachments("net1").unwrap(),
+        vec![Attachment::new("c1", "")]
+    );
+}
+
+#[test]
+fn remove_gc_and_network_teardown() {
+    let node = TestNode::new();
+    let masq = IptablesMasquerade::open(node.netns());
+    for (i, id) in ["a", "b", "c"].iter().enumerate() {
+        let addrs = [
+            net(&format!("10.2.0.{}/24", i + 2)),
+            net(&format!("fd00:2::{}/64", i + 2)),
+        ];
+        masq.add("n", &Attachment::new(*id, "eth0"), &addrs, &[])
+            .unwrap();
+    }
+    masq.add(
+        "other",
+        &Attachment::new("z", "eth0"),
+        &[net("10.3.0.2/24")],
+        &[],
+    )
+    .unwrap();
+
+    masq.remove("n", &Attachment::new("a", "eth0")).unwrap();
+    masq.remove("n", &Attachment::new("a", "eth0")).unwrap();
+    masq.remove("n", &Attachment::new("never", "eth0")).unwrap();
+    let chain_a = go_chain_name("n", "a");
+    assert!(ours(&nat_rules(&node, "iptables"), &chain_a).is_empty());
+    assert!(ours(&nat_rules(&node, "ip6tables"), &chain_a).is_empty());
+
+    let removed = masq.gc("n", &[Attachment::new("c", "eth0")]).unwrap();
+    assert_eq!(removed, vec![Attachment::new("b", "")]);
+    assert_eq!(
+        masq.attachments("n").unwrap(),
+        vec![Attachment::new("c", "")]
+    );
+    assert_eq!(
+        masq.attachments("other").unwrap(),
+        vec![Attachment::new("z", "")]
+    );
+
+    masq.remove_network("n").unwrap();
+    masq.remove_network("n").unwrap();
+    assert!(masq.attachments("n").unwrap().is_empty());
+    let left = nat_rules(&node, "iptables");
+    assert!(
+        ours(&left, "CNI-")
+            .iter()
+            .all(|r| r.contains(&go_chain_name("other", "z")))
+    );
+    assert!(ours(&nat_rules(&node, "ip6tables"), "CNI-").is_empty());
+}
