@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::CniError;
-use crate::net::{MacAddress, RequestedIp};
+use crate::net::{MacAddress, RequestedIp, null_default};
 
 /// Parses a boolean as the reference's `UnmarshallableBool` does: `1`/`true` and `0`/`false`, in
 /// any case; anything else is an error (code 4, since it comes from `CNI_ARGS`).
@@ -205,13 +205,21 @@ pub struct ConfArgs {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CniConfArgs {
     /// Requested addresses (`"ip[/prefix]"`), used by host-local and static.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ips: Vec<RequestedIp>,
     /// Requested MAC address, used by bridge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddress>,
     /// Labels, `[{"key", "value"}]`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub labels: Vec<Label>,
     /// Other keys, kept as given.
     #[serde(flatten)]

@@ -69,6 +69,16 @@ pub mod opt_ip {
     }
 }
 
+/// Reads a value where JSON `null` means the default, as Go reads `null` into a slice or struct
+/// (`#[serde(default, deserialize_with = "null_default")]`).
+pub fn null_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// A 48-bit Ethernet MAC address, written `aa:bb:cc:dd:ee:ff` (lower case).
 ///
 /// Parsing accepts `:` or `-` separators, any case.

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::net::null_default;
 use serde_json::{Map, Value};
 
 use crate::args::ConfArgs;
@@ -62,7 +64,11 @@ pub struct NetConf<T = NoPluginFields> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<Dns>,
     /// `runtimeConfig`: capability arguments injected by the runtime (reserved key).
-    #[serde(default, skip_serializing_if = "RuntimeConfig::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "RuntimeConfig::is_empty"
+    )]
     pub runtime_config: RuntimeConfig,
     /// `capabilities`: the capabilities this plugin declares.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,7 +7,7 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::net::{MacAddress, RequestedIp, cidr, opt_ip};
+use crate::net::{MacAddress, RequestedIp, cidr, null_default, opt_ip};
 
 /// The `runtimeConfig` object of a plugin config, with every well-known capability typed and any
 /// other key kept in [`extra`](RuntimeConfig::extra). Empty lists and absent values are not
@@ -16,10 +16,18 @@ use crate::net::{MacAddress, RequestedIp, cidr, opt_ip};
 #[serde(rename_all = "camelCase")]
 pub struct RuntimeConfig {
     /// `portMappings`: host ports to forward into the container.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub port_mappings: Vec<PortMapping>,
     /// `ipRanges`: address ranges for IPAM, a list of range sets (like host-local's `ranges`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ip_ranges: Vec<Vec<IpRange>>,
     /// `bandwidth`: traffic shaping limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,13 +36,21 @@ pub struct RuntimeConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<RuntimeDns>,
     /// `ips`: static addresses requested for the container.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ips: Vec<RequestedIp>,
     /// `mac`: the MAC address requested for the container interface.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<MacAddress>,
     /// `aliases`: names for the container on the network.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub aliases: Vec<String>,
     /// `deviceID`: a device to use, e.g. a PCI address `0000:04:00.5`.
     #[serde(default, rename = "deviceID", skip_serializing_if = "Option::is_none")]
@@ -117,12 +133,24 @@ pub struct Bandwidth {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RuntimeDns {
     /// Name servers.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub servers: Vec<String>,
     /// Search domains.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub searches: Vec<String>,
     /// Resolver options.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub options: Vec<String>,
 }

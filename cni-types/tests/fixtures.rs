@@ -383,3 +383,33 @@ fn a_config_missing_common_keys_is_written_back_without_inventing_them() {
     assert_eq!(ipam.r#type, "static");
     assert_eq!(ipam.addresses.len(), 1);
 }
+
+#[test]
+fn json_null_reads_as_empty_like_go_nil_slices() {
+    let r = CniResult::from_slice(
+        Version::V1_0_0,
+        br#"{"cniVersion":"1.0.0","interfaces":null,"ips":null,"routes":null,
+             "dns":{"nameservers":null,"domain":null,"search":null,"options":null}}"#,
+    )
+    .unwrap();
+    assert_eq!(r.to_value().unwrap(), json!({"cniVersion":"1.0.0"}));
+    let r = CniResult::from_slice(
+        Version::V0_4_0,
+        br#"{"cniVersion":"0.4.0","ips":null,"dns":null}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        r.to_value().unwrap(),
+        json!({"cniVersion":"0.4.0","dns":{}})
+    );
+    let conf = NetConf::<cni_types::NoPluginFields>::from_slice(
+        br#"{"name":"n","type":"t","runtimeConfig":{"portMappings":null,"aliases":null},"args":{"cni":{"ips":null}}}"#,
+    )
+    .unwrap();
+    assert!(conf.runtime_config.is_empty());
+    let conf = NetConf::<cni_types::NoPluginFields>::from_slice(
+        br#"{"name":"n","type":"t","runtimeConfig":null}"#,
+    )
+    .unwrap();
+    assert!(conf.runtime_config.is_empty());
+}

@@ -6,7 +6,7 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Dns, Route};
-use crate::net::{cidr, opt_ip};
+use crate::net::{cidr, null_default, opt_ip};
 use crate::version::Version;
 
 /// The result of a 0.1.0 or 0.2.0 plugin: at most one IPv4 and one IPv6 configuration. As the
@@ -24,7 +24,7 @@ pub struct Result020 {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip6: Option<IpConfig020>,
     /// DNS settings.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub dns: Dns,
 }
 
@@ -54,6 +54,10 @@ pub struct IpConfig020 {
     #[serde(default, with = "opt_ip", skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
     /// Routes of this family.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub routes: Vec<Route>,
 }

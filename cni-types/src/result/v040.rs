@@ -6,7 +6,7 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Dns, Route};
-use crate::net::{cidr, opt_ip};
+use crate::net::{cidr, null_default, opt_ip};
 use crate::version::Version;
 
 /// The result of a 0.3.0, 0.3.1 or 0.4.0 plugin. As the reference writes it, `dns` is always
@@ -18,16 +18,28 @@ pub struct Result040 {
     #[serde(default = "v040")]
     pub cni_version: Version,
     /// Interfaces created or used.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub interfaces: Vec<Interface040>,
     /// Addresses assigned.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ips: Vec<IpConfig040>,
     /// Routes created.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub routes: Vec<Route>,
     /// DNS settings.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     pub dns: Dns,
 }
 

@@ -6,7 +6,7 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
 use super::common::{Dns, Route};
-use crate::net::{cidr, opt_ip};
+use crate::net::{cidr, null_default, opt_ip};
 use crate::version::Version;
 
 /// The result of a 1.0.0 or 1.1.0 plugin, and the canonical result every plugin builds.
@@ -21,16 +21,32 @@ pub struct Result100 {
     #[serde(default = "current")]
     pub cni_version: Version,
     /// Interfaces created or used, on the host or in the container.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub interfaces: Vec<Interface>,
     /// Addresses assigned.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub ips: Vec<IpConfig>,
     /// Routes created.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub routes: Vec<Route>,
     /// DNS settings.
-    #[serde(default, skip_serializing_if = "Dns::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Dns::is_empty"
+    )]
     pub dns: Dns,
 }
 
