@@ -8,6 +8,13 @@ use cni_netlink::masquerade::{Attachment, Masquerade};
 use cni_netlink::testkit::{TestNode, TestNs};
 use serde_json::Value;
 
+#[test]
+fn masquerade_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Masquerade>();
+    check::<cni_netlink::masquerade::IptablesMasquerade>();
+}
+
 fn net(s: &str) -> IpNetwork {
     s.parse().unwrap()
 }
@@ -277,7 +284,7 @@ fn invalid_input_is_rejected() {
 fn concurrent_adds_create_the_network_once() {
     let node = TestNode::new();
     std::thread::scope(|s| {
-        for i in 0..8 {
+        for i in 0..32 {
             let node = &node;
             s.spawn(move || {
                 let masq = Masquerade::open(node.netns()).unwrap();
@@ -293,8 +300,46 @@ fn concurrent_adds_create_the_network_once() {
         }
     });
     let masq = Masquerade::open(node.netns()).unwrap();
-    assert_eq!(masq.attachments("busy").unwrap().len(), 8);
+    assert_eq!(masq.attachments("busy").unwrap().len(), 32);
     assert_eq!(rule_comments(&node, "postrouting").len(), 2);
     // 10.0.0.0/8, 10.10.0.0/24, the two multicast ranges, and masquerade: no duplicates.
     assert_eq!(rule_comments(&node, "net-").len(), 5);
+}
+
+#[test]
+fn adds_racing_network_teardown_leave_a_consistent_table() {
+    let node = TestNode::new();
+    let never = [net("10.0.0.0/8")];
+    std::thread::scope(|s| {
+        for i in 0..4 {
+            let node = &node;
+            s.spawn(move || {
+                let masq = Masquerade::open(node.netns()).unwrap();
+                let a = Attachment::new(format!("c{i}"), "eth0");
+                for _ in 0..40 {
+                    masq.add("racy", &a, &[net(&format!("10.11.0.{}/24", i + 2))], &never)
+                        .unwrap();
+                }
+            });
+        }
+        let node = &node;
+        s.spawn(move || {
+            let masq = Masquerade::open(node.netns()).unwrap();
+            for _ in 0..20 {
+                masq.remove_network("racy").unwrap();
+            }
+        });
+    });
+    // Whatever interleaving happened, one more add per pod leaves exactly one copy of the rules.
+    let masq = Masquerade::open(node.netns()).unwrap();
+    for i in 0..4 {
+        let a = Attachment::new(format!("c{i}"), "eth0");
+        masq.add("racy", &a, &[net(&format!("10.11.0.{}/24", i + 2))], &never)
+            .unwrap();
+    }
+    assert_eq!(masq.attachments("racy").unwrap().len(), 4);
+    assert_eq!(rule_comments(&node, "postrouting").len(), 2);
+    let chain = rule_comments(&node, "net-");
+    assert_eq!(chain.len(), 5, "{chain:?}");
+    assert_eq!(chain.last().unwrap(), "masquerade net=racy");
 }

@@ -7,6 +7,23 @@
 //! * [`IptablesMasquerade`] runs `iptables`/`ip6tables` exactly like the Go reference plugins do
 //!   (a `CNI-<hash>` chain per container). It exists for `ipMasqBackend: "iptables"` compatibility.
 //!
+//! ```no_run
+//! use cni_netlink::masquerade::{Attachment, Masquerade};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // In the host namespace (a CNI plugin's own); `Masquerade::open(&netns)` for another one.
+//! let masq = Masquerade::open_current()?;
+//! let pod = Attachment::new("0123abcd", "eth0");
+//! // ADD: masquerade the pod's addresses, except towards the cluster's pod CIDR.
+//! masq.add("mynet", &pod, &["10.22.0.5/16".parse()?], &["10.244.0.0/16".parse()?])?;
+//! // DEL (needs no addresses, works without the pod's netns); a second DEL is a no-op.
+//! masq.remove("mynet", &pod)?;
+//! // GC: drop the state of every attachment the runtime no longer knows.
+//! let removed = masq.gc("mynet", &[Attachment::new("4567cdef", "eth0")])?;
+//! println!("collected {removed:?}");
+//! # Ok(()) }
+//! ```
+//!
 //! # The nftables layout
 //!
 //! Everything lives in one table, `inet cni_rs_masquerade`; the state grows by set elements, never

@@ -145,7 +145,6 @@ impl Masquerade {
         for _ in 0..MAX_ATTEMPTS {
             let genid = sock.generation()?;
             let rules = dump_rules(&mut sock)?;
-            let mut batch = sock.batch(Some(genid));
             let has = |chain: &str, comment: &str| {
                 rules
                     .iter()
@@ -169,7 +168,12 @@ impl Masquerade {
                 .filter(|(f, _, _)| !has(POSTROUTING, &names.jump_comment(*f)))
                 .collect();
             let has_masq = has(&names.chain, &names.masquerade_comment);
-            if !missing.is_empty() || !missing_jumps.is_empty() || !has_masq {
+            let structural = !missing.is_empty() || !missing_jumps.is_empty() || !has_masq;
+            // Rule changes are conditional on the generation read above (so concurrent adds never
+            // duplicate them); element changes alone are self-contained and need no such check,
+            // so adds to an existing network never conflict with each other.
+            let mut batch = sock.batch(structural.then_some(genid));
+            if structural {
                 batch.add_table(TABLE);
                 batch.add_postrouting_nat_chain(TABLE, POSTROUTING);
                 batch.add_chain(TABLE, &names.chain);
@@ -228,9 +232,12 @@ impl Masquerade {
                 batch.set_elements(false, TABLE, set, &bare);
                 batch.set_elements(true, TABLE, set, &owned);
             }
-            match sock.commit(batch, &context)? {
-                Commit::Done => return Ok(()),
-                Commit::Restart => continue,
+            match sock.commit(batch, &context) {
+                Ok(Commit::Done) => return Ok(()),
+                Ok(Commit::Restart) => continue,
+                // The network was removed between the read and the write: set it up again.
+                Err(e) if !structural && e.is_not_found() => continue,
+                Err(e) => return Err(e),
             }
         }
         Err(gave_up(&context))
