@@ -14,7 +14,7 @@ use crate::netns::NetNs;
 ///
 /// The operations live in per-concern modules: links ([`crate::link`]), addresses
 /// ([`crate::addr`]), routes ([`crate::route`]), host-gw reconciliation ([`crate::hostgw`]) and
-/// waits ([`crate::wait`]).
+/// waits on kernel events ([`Netlink::wait_link_usable`], [`Netlink::wait_addresses_settled`]).
 #[derive(Clone)]
 pub struct Netlink {
     pub(crate) handle: rtnetlink::Handle,
