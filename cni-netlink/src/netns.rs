@@ -92,17 +92,26 @@ impl NetNs {
                 path.display()
             )));
         }
-        // An nsfs descriptor reads back through /proc as "<type>:[<inode>]".
-        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-            .map_err(|e| Error::io(e, format!("inspecting namespace {}", path.display())))?;
-        if !link.to_string_lossy().starts_with("net:[") {
+        // Any namespace file lives on nsfs; ask the kernel which kind this one is. (Reading the
+        // descriptor back through /proc/self/fd would not do: for a bind-mounted namespace such
+        // as /var/run/netns/x it shows the mount path, not "net:[inode]".)
+        // SAFETY: NS_GET_NSTYPE takes no argument and only reads the descriptor, which `fd` keeps
+        // open for the duration of the call.
+        let nstype = unsafe { libc::ioctl(fd.as_raw_fd(), libc::NS_GET_NSTYPE) };
+        if nstype < 0 {
+            return Err(Error::io(
+                std::io::Error::last_os_error(),
+                format!(
+                    "asking the kernel what kind of namespace {} is",
+                    path.display()
+                ),
+            ));
+        }
+        if nstype != libc::CLONE_NEWNET {
             return Err(Error::invalid_input(format!(
                 "{} is a {} namespace, not a network namespace",
                 path.display(),
-                link.to_string_lossy()
-                    .split(':')
-                    .next()
-                    .unwrap_or("different")
+                namespace_kind(nstype)
             )));
         }
         let st = fstat(&fd)
@@ -268,6 +277,20 @@ impl NetNs {
                 format!("entering network namespace {}", self.path().display()),
             )
         })
+    }
+}
+
+/// The name of a namespace type as `NS_GET_NSTYPE` reports it.
+fn namespace_kind(nstype: libc::c_int) -> &'static str {
+    match nstype {
+        libc::CLONE_NEWNS => "mount",
+        libc::CLONE_NEWUTS => "uts",
+        libc::CLONE_NEWIPC => "ipc",
+        libc::CLONE_NEWUSER => "user",
+        libc::CLONE_NEWPID => "pid",
+        libc::CLONE_NEWCGROUP => "cgroup",
+        libc::CLONE_NEWTIME => "time",
+        _ => "different",
     }
 }
 

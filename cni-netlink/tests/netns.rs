@@ -185,3 +185,62 @@ fn go_plugins_accept_the_fd_path() {
     let flags = lo[0]["flags"].as_array().unwrap();
     assert!(flags.iter().any(|f| f == "UP"), "{lo}");
 }
+
+const ENV_BIND_SOURCE: &str = "CNI_NETLINK_BIND_SOURCE";
+const ENV_BIND_INODE: &str = "CNI_NETLINK_BIND_INODE";
+
+/// Runtimes hand out bind-mounted namespaces (`/var/run/netns/<name>`, what `ip netns add`,
+/// containerd and CRI-O create). The test runs itself again in a private mount namespace
+/// (`unshare --mount`), where the child bind-mounts a pod namespace onto a file and opens that.
+#[test]
+fn bind_mounted_namespace_opens() {
+    if let (Ok(source), Ok(inode)) = (
+        std::env::var(ENV_BIND_SOURCE),
+        std::env::var(ENV_BIND_INODE),
+    ) {
+        let target = std::env::temp_dir().join(format!("cni-netlink-bind-{}", std::process::id()));
+        std::fs::write(&target, b"").unwrap();
+        nix::mount::mount(
+            Some(source.as_str()),
+            &target,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .unwrap();
+        let opened = NetNs::open(&target);
+        // Lazily: the open descriptor keeps the mount busy until it is dropped.
+        nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        std::fs::remove_file(&target).unwrap();
+        let opened = opened.unwrap();
+        assert_eq!(opened.inode().to_string(), inode);
+        assert_eq!(opened.path(), target.as_path());
+        println!("BIND-OK {}", opened.inode());
+        return;
+    }
+    let node = TestNode::new();
+    let pod = node.pod("bound");
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "bind_mounted_namespace_opens",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ENV_BIND_SOURCE, pod.path())
+        .env(ENV_BIND_INODE, pod.netns().inode().to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("BIND-OK {}", pod.netns().inode())),
+        "{stdout}"
+    );
+}
