@@ -27,6 +27,14 @@ const MAX_NETWORK_NAME: usize = 200;
 /// Open it in the namespace where pod traffic leaves the node (the host's; a test "node"
 /// namespace in tests). Every method is idempotent in the way CNI needs it; see the module
 /// documentation for the layout.
+///
+/// Errors: [`Error::InvalidInput`] for an empty or over-long (200 bytes) network name or an
+/// attachment that cannot be recorded (empty container id, interface name with a space, `/` or
+/// `:`); [`Error::PermissionDenied`] without `CAP_NET_ADMIN` in the namespace; other kernel
+/// refusals as their errno class; [`Error::Internal`] when other writers changed the ruleset
+/// between every read and write of 200 attempts.
+///
+/// The type is `Send + Sync`; calls on one value are serialised (one socket).
 #[derive(Debug)]
 pub struct Masquerade {
     socket: Mutex<NfSocket>,
@@ -117,7 +125,9 @@ impl Masquerade {
     /// addresses' own subnets, multicast, and the `never_masquerade` CIDRs.
     ///
     /// Idempotent: adding the same attachment again succeeds and changes nothing. An address
-    /// already recorded for another attachment (a reused IP) now belongs to this one.
+    /// already recorded for another attachment (a reused IP) now belongs to this one. Addresses
+    /// recorded earlier for this attachment and not passed again stay until
+    /// [`Masquerade::remove`]. The cost does not depend on how many attachments the network has.
     pub fn add(
         &self,
         network: &str,
@@ -486,4 +496,47 @@ fn dump_elements(sock: &mut NfSocket, set: &str) -> Result<Vec<ElementInfo>> {
         "listing the masquerade set elements",
     )?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusions_are_normalised_to_their_network() {
+        let e = Exclusion::new(&"10.1.2.3/16".parse().unwrap());
+        assert_eq!(e.text, "10.1.0.0/16");
+        assert_eq!(e.network, [10, 1, 0, 0]);
+        assert_eq!(e.mask, [255, 255, 0, 0]);
+        assert_eq!(e.family(), Family::V4);
+        let e = Exclusion::new(&"fd00:1::5/64".parse().unwrap());
+        assert_eq!(e.text, "fd00:1::/64");
+        assert_eq!(e.family(), Family::V6);
+        assert_eq!(e.mask.iter().filter(|b| **b == 0xff).count(), 8);
+        let [v4, v6] = multicast();
+        assert_eq!(
+            (v4.text.as_str(), v6.text.as_str()),
+            ("224.0.0.0/4", "ff00::/8")
+        );
+        assert_eq!(v6.network.first(), Some(&0xff));
+    }
+
+    #[test]
+    fn keys_round_trip_addresses() {
+        for a in ["10.0.0.1", "fd00::1"] {
+            let ip: IpAddr = a.parse().unwrap();
+            assert_eq!(addr_of(&key_of(ip)), Some(ip));
+        }
+        assert_eq!(addr_of(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn network_names_are_bounded() {
+        assert!(network_names(&"n".repeat(200)).is_ok());
+        assert!(
+            network_names(&"n".repeat(201))
+                .unwrap_err()
+                .is_invalid_input()
+        );
+    }
 }
