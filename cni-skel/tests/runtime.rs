@@ -406,19 +406,35 @@ fn gc_continues_past_failures_and_reports_them_all() {
 }
 
 #[test]
-fn a_hanging_plugin_is_killed_at_the_timeout() {
+fn a_hanging_plugin_is_killed_at_the_timeout_for_every_verb() {
     let lab = setup("timeout");
     let rt = lab.runtime().with_timeout(Duration::from_millis(300));
-    let mut conf = three("1.0.0");
-    conf.plugins[0].insert("sleep".into(), json!(true));
+    let conf = three("1.1.0");
+    block(rt.add_network_list(&conf, &attachment())).unwrap();
+    let mut hanging = conf.clone();
+    hanging.plugins[1].insert("sleep".into(), json!(true));
     let start = Instant::now();
-    let err = block(rt.add_network_list(&conf, &attachment())).unwrap_err();
-    assert!(start.elapsed() < Duration::from_secs(5));
+    let results = [
+        block(rt.add_network_list(&hanging, &attachment())).map(drop),
+        block(rt.check_network_list(&hanging, &attachment())),
+        block(rt.status_network_list(&hanging)),
+        block(rt.gc_network_list(&hanging, Some(&[GcAttachment::new("ctr1", "eth0")]))),
+        block(rt.del_network_list(&hanging, &attachment())),
+    ];
     assert!(
-        matches!(&err, SkelError::Chain { source, .. } if matches!(**source, SkelError::Timeout { .. })),
-        "{err}"
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
     );
-    assert!(err.to_string().contains("timed out"), "{err}");
+    for result in results {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, SkelError::Chain { plugin_type, source, .. }
+                if plugin_type == "b" && matches!(**source, SkelError::Timeout { .. })),
+            "{err}"
+        );
+        assert!(err.to_string().contains("timed out"), "{err}");
+    }
 }
 
 #[test]

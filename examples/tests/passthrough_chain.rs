@@ -333,3 +333,52 @@ fn the_cnitool_example_runs_a_network_from_a_config_directory() {
             .contains("no net configuration with name \"nosuchnet\"")
     );
 }
+
+/// `CNI_RS_LOG` turns logging on, `CNI_RS_LOG_FILE` sends it to a file; stdout stays the result.
+#[test]
+fn logging_goes_to_stderr_or_a_file_never_stdout() {
+    let scratch = Scratch::new("logging");
+    let log = scratch.path("plugin.log");
+    let config = br#"{"cniVersion":"1.0.0","name":"lognet","type":"passthrough"}"#;
+    let run = |extra: &[(&str, &Path)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_passthrough"));
+        cmd.env_clear()
+            .env("CNI_COMMAND", "ADD")
+            .env("CNI_CONTAINERID", "ctr-log")
+            .env("CNI_NETNS", "/nonexistent/netns")
+            .env("CNI_IFNAME", "eth0")
+            .env("CNI_PATH", scratch.path("bin"))
+            .env("CNI_RS_LOG", "debug")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), config).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let to_stderr = run(&[]);
+    assert!(to_stderr.status.success());
+    let result: Value = serde_json::from_slice(&to_stderr.stdout).unwrap();
+    assert_eq!(result["cniVersion"], "1.0.0");
+    let stderr = String::from_utf8(to_stderr.stderr).unwrap();
+    assert!(
+        stderr.contains("plugin call") && stderr.contains("ctr-log"),
+        "{stderr}"
+    );
+
+    let to_file = run(&[("CNI_RS_LOG_FILE", &log)]);
+    assert!(to_file.status.success());
+    assert!(to_file.stderr.is_empty());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&to_file.stdout).unwrap(),
+        result
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("DEBUG") && logged.contains("plugin call"),
+        "{logged}"
+    );
+}
