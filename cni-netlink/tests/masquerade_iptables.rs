@@ -161,3 +161,26 @@ fn remove_gc_and_network_teardown() {
     );
     assert!(ours(&nat_rules(&node, "ip6tables"), "CNI-").is_empty());
 }
+
+#[test]
+fn both_backends_behave_alike_through_the_trait() {
+    use cni_netlink::masquerade::{Backend, open};
+    for backend in [Backend::Nftables, Backend::Iptables] {
+        let node = TestNode::new();
+        let masq = open(backend, Some(node.netns())).unwrap();
+        let keep = Attachment::new("keep", "eth0");
+        let gone = Attachment::new("gone", "eth0");
+        masq.add("n", &keep, &[net("10.20.0.2/24")], &[]).unwrap();
+        masq.add("n", &gone, &[net("10.20.0.3/24")], &[]).unwrap();
+        masq.add("n", &gone, &[net("10.20.0.3/24")], &[]).unwrap();
+        assert_eq!(masq.attachments("n").unwrap().len(), 2, "{backend:?}");
+        let removed = masq.gc("n", std::slice::from_ref(&keep)).unwrap();
+        assert_eq!(removed.len(), 1, "{backend:?}");
+        assert_eq!(removed[0].container_id, "gone");
+        masq.remove("n", &keep).unwrap();
+        masq.remove("n", &keep).unwrap();
+        assert!(masq.attachments("n").unwrap().is_empty(), "{backend:?}");
+        masq.remove_network("n").unwrap();
+        masq.remove_network("n").unwrap();
+    }
+}

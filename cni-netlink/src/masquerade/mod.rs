@@ -80,8 +80,87 @@ mod socket;
 
 use std::net::IpAddr;
 
+use ipnetwork::IpNetwork;
+
 pub use iptables::IptablesMasquerade;
 pub use nftables::Masquerade;
+
+use crate::NetNs;
+use crate::error::Result;
+
+/// Which implementation to use (the bridge plugin's `ipMasqBackend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Backend {
+    /// [`Masquerade`]: nftables over netlink (the default).
+    #[default]
+    Nftables,
+    /// [`IptablesMasquerade`]: the Go reference's iptables rules, through the `iptables` tools.
+    Iptables,
+}
+
+/// The operations both backends offer, for callers that pick the backend at run time.
+///
+/// For the iptables backend, attachments are known by container id only (see
+/// [`IptablesMasquerade`]).
+pub trait MasqueradeBackend: Send + Sync + std::fmt::Debug {
+    /// See [`Masquerade::add`].
+    fn add(
+        &self,
+        network: &str,
+        attachment: &Attachment,
+        addresses: &[IpNetwork],
+        never_masquerade: &[IpNetwork],
+    ) -> Result<()>;
+    /// See [`Masquerade::remove`].
+    fn remove(&self, network: &str, attachment: &Attachment) -> Result<()>;
+    /// See [`Masquerade::remove_network`].
+    fn remove_network(&self, network: &str) -> Result<()>;
+    /// See [`Masquerade::attachments`].
+    fn attachments(&self, network: &str) -> Result<Vec<Attachment>>;
+    /// See [`Masquerade::gc`].
+    fn gc(&self, network: &str, valid: &[Attachment]) -> Result<Vec<Attachment>>;
+}
+
+/// Opens the chosen backend in `netns`, or in the calling thread's namespace when `None`.
+pub fn open(backend: Backend, netns: Option<&NetNs>) -> Result<Box<dyn MasqueradeBackend>> {
+    Ok(match (backend, netns) {
+        (Backend::Nftables, Some(ns)) => Box::new(Masquerade::open(ns)?),
+        (Backend::Nftables, None) => Box::new(Masquerade::open_current()?),
+        (Backend::Iptables, Some(ns)) => Box::new(IptablesMasquerade::open(ns)),
+        (Backend::Iptables, None) => Box::new(IptablesMasquerade::open_current()),
+    })
+}
+
+macro_rules! impl_backend {
+    ($ty:ty) => {
+        impl MasqueradeBackend for $ty {
+            fn add(
+                &self,
+                network: &str,
+                attachment: &Attachment,
+                addresses: &[IpNetwork],
+                never_masquerade: &[IpNetwork],
+            ) -> Result<()> {
+                <$ty>::add(self, network, attachment, addresses, never_masquerade)
+            }
+            fn remove(&self, network: &str, attachment: &Attachment) -> Result<()> {
+                <$ty>::remove(self, network, attachment)
+            }
+            fn remove_network(&self, network: &str) -> Result<()> {
+                <$ty>::remove_network(self, network)
+            }
+            fn attachments(&self, network: &str) -> Result<Vec<Attachment>> {
+                <$ty>::attachments(self, network)
+            }
+            fn gc(&self, network: &str, valid: &[Attachment]) -> Result<Vec<Attachment>> {
+                <$ty>::gc(self, network, valid)
+            }
+        }
+    };
+}
+
+impl_backend!(Masquerade);
+impl_backend!(IptablesMasquerade);
 
 /// One pod interface: the container id and the interface name inside the pod, as CNI identifies an
 /// attachment.
