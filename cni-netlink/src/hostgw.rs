@@ -13,7 +13,7 @@ use ipnetwork::IpNetwork;
 
 use crate::error::{Error, Result};
 use crate::handle::Netlink;
-use crate::route::{Route, RouteFilter, RouteSpec, TABLE_MAIN};
+use crate::route::{Route, RouteFilter, RouteSpec, TABLE_MAIN, normalize};
 
 /// The route protocol number that marks routes owned by the host-gw reconciler.
 pub const HOSTGW_PROTOCOL: u8 = 201;
@@ -65,10 +65,6 @@ impl HostGwReport {
     pub fn is_unchanged(&self) -> bool {
         self.added.is_empty() && self.replaced.is_empty() && self.removed.is_empty()
     }
-}
-
-fn normalize(n: IpNetwork) -> IpNetwork {
-    IpNetwork::new(n.network(), n.prefix()).unwrap_or(n)
 }
 
 impl Netlink {

@@ -24,6 +24,8 @@ pub const PROTO_BOOT: u8 = 3;
 pub const PROTO_KERNEL: u8 = 2;
 
 /// The scope of a route.
+///
+/// Converts to and from the kernel's `u8` (`RouteScope::from(253) == RouteScope::Link`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RouteScope {
     /// Global (via a gateway).
@@ -38,6 +40,21 @@ pub enum RouteScope {
     Nowhere,
     /// Another value.
     Other(u8),
+}
+
+impl From<u8> for RouteScope {
+    /// From the kernel's number (`RT_SCOPE_*`: 0 universe, 200 site, 253 link, 254 host, 255
+    /// nowhere), as CNI results carry it.
+    fn from(v: u8) -> RouteScope {
+        NlScope::from(v).into()
+    }
+}
+
+impl From<RouteScope> for u8 {
+    /// To the kernel's number (`RT_SCOPE_*`).
+    fn from(s: RouteScope) -> u8 {
+        u8::from(NlScope::from(s))
+    }
 }
 
 impl From<RouteScope> for NlScope {
@@ -246,6 +263,11 @@ impl Route {
     }
 }
 
+/// The prefix with its host bits cleared (`10.22.0.5/16` → `10.22.0.0/16`).
+pub(crate) fn normalize(n: IpNetwork) -> IpNetwork {
+    IpNetwork::new(n.network(), n.prefix()).unwrap_or(n)
+}
+
 fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
     match a {
         RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
@@ -351,12 +373,14 @@ impl Netlink {
     }
 
     /// Fails with [`Error::NotFound`] unless a route to `destination` (via `gateway`, when given)
-    /// exists in the main table (a CHECK helper).
+    /// exists in the main table (a CHECK helper). `destination` may carry host bits
+    /// (`10.22.0.5/16` looks for `10.22.0.0/16`).
     pub async fn expect_route(
         &self,
         destination: IpNetwork,
         gateway: Option<IpAddr>,
     ) -> Result<()> {
+        let destination = normalize(destination);
         let family = IpFamily::of(&destination.ip());
         let filter = RouteFilter {
             table: Some(TABLE_MAIN),
@@ -375,5 +399,33 @@ impl Netlink {
                 None => format!("route to {destination}"),
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_numbers() {
+        for (n, s) in [
+            (0u8, RouteScope::Universe),
+            (200, RouteScope::Site),
+            (253, RouteScope::Link),
+            (254, RouteScope::Host),
+            (255, RouteScope::Nowhere),
+            (42, RouteScope::Other(42)),
+        ] {
+            assert_eq!(RouteScope::from(n), s);
+            assert_eq!(u8::from(s), n);
+        }
+    }
+
+    #[test]
+    fn default_route_spec_follows_the_gateway_family() {
+        let v4 = RouteSpec::default_via(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(v4.destination.to_string(), "0.0.0.0/0");
+        let v6 = RouteSpec::default_via(IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(v6.destination.to_string(), "::/0");
     }
 }

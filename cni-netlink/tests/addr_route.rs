@@ -371,6 +371,16 @@ async fn default_routes_v4_and_v6() {
         .expect_route(net("0.0.0.0/0"), Some(ip("10.22.0.1")))
         .await
         .unwrap();
+    // The prefix route of the address, looked up from the address itself.
+    podnl.expect_route(net("10.22.0.5/24"), None).await.unwrap();
+    assert_eq!(
+        podnl
+            .expect_route(net("10.23.0.5/24"), None)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
 
     podnl
         .delete_route(&RouteSpec::default_via(ip("10.22.0.1")))
