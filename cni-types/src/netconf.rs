@@ -156,6 +156,23 @@ impl<T> NetConf<T> {
         crate::validate::plugin_type(&self.plugin_type)
     }
 
+    /// Strict handling of unknown keys, for plugins that choose it (the spec lets a plugin reject
+    /// keys it does not know): fails with code 2 (unsupported field), naming the first key of
+    /// [`extra`](NetConf::extra) not in `allowed` and its value. Keys under `cni.dev/` are reserved
+    /// for the runtime and always allowed.
+    pub fn reject_unknown_keys(&self, allowed: &[&str]) -> Result<(), CniError> {
+        match self
+            .extra
+            .iter()
+            .find(|(k, _)| !allowed.contains(&k.as_str()) && !k.starts_with("cni.dev/"))
+        {
+            None => Ok(()),
+            Some((key, value)) => Err(CniError::unsupported_field(format!(
+                "unsupported field in network config: {key}={value}"
+            ))),
+        }
+    }
+
     /// Whether `ipMasq` is set to true.
     pub fn ip_masq(&self) -> bool {
         self.ip_masq.unwrap_or(false)

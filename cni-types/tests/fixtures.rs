@@ -413,3 +413,31 @@ fn json_null_reads_as_empty_like_go_nil_slices() {
     .unwrap();
     assert!(conf.runtime_config.is_empty());
 }
+
+#[test]
+fn strict_plugins_can_reject_unknown_keys_with_code_2() {
+    let text = fixture("conf-bridge-1.0.0.json");
+    #[derive(serde::Deserialize, serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Bridge {
+        bridge: String,
+        is_gateway: bool,
+        mtu: u32,
+        hairpin_mode: bool,
+    }
+    let conf = NetConf::<Bridge>::from_slice(text.as_bytes()).unwrap();
+    let err = conf.reject_unknown_keys(&[]).unwrap_err();
+    assert_eq!(err.code, ErrorCode::UnsupportedField);
+    assert!(err.msg.contains("vendor.example/extra="), "{}", err.msg);
+    assert!(
+        err.msg.contains("\"keep\""),
+        "the value is named: {}",
+        err.msg
+    );
+    conf.reject_unknown_keys(&["vendor.example/extra"]).unwrap();
+    let gc = NetConf::<cni_types::NoPluginFields>::from_slice(
+        br#"{"name":"n","type":"t","cni.dev/future-key":1}"#,
+    )
+    .unwrap();
+    gc.reject_unknown_keys(&[]).unwrap();
+}
