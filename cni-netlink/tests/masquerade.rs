@@ -343,3 +343,37 @@ fn adds_racing_network_teardown_leave_a_consistent_table() {
     assert_eq!(chain.len(), 5, "{chain:?}");
     assert_eq!(chain.last().unwrap(), "masquerade net=racy");
 }
+
+#[test]
+fn a_refused_batch_is_an_error_and_changes_nothing() {
+    let node = TestNode::new();
+    // A foreign chain of the same name with another hook: the kernel refuses our base chain.
+    let out = node
+        .command("nft")
+        .arg(
+            "add table inet cni_rs_masquerade; \
+             add chain inet cni_rs_masquerade postrouting { type filter hook input priority 0; }",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = ruleset(&node);
+    let masq = Masquerade::open(node.netns()).unwrap();
+    let err = masq
+        .add(
+            "n",
+            &Attachment::new("c", "eth0"),
+            &[net("10.12.0.2/24")],
+            &[],
+        )
+        .unwrap_err();
+    assert!(!err.to_string().is_empty());
+    // The batch is atomic: no set, chain or element of it was left behind.
+    assert_eq!(ruleset(&node), before);
+    // The socket is still usable afterwards.
+    assert!(masq.attachments("n").unwrap().is_empty());
+}

@@ -188,6 +188,7 @@ pub(crate) struct Batch {
     next_seq: u32,
     first_seq: u32,
     acked: u32,
+    labels: Vec<String>,
 }
 
 impl Batch {
@@ -212,6 +213,7 @@ impl Batch {
             next_seq: seq.wrapping_add(1),
             first_seq: seq,
             acked: 0,
+            labels: Vec::new(),
         }
     }
 
@@ -223,6 +225,14 @@ impl Batch {
     /// How many messages asked for an acknowledgement.
     pub(crate) fn acked_messages(&self) -> u32 {
         self.acked
+    }
+
+    /// What the message with sequence number `seq` does (for error messages).
+    pub(crate) fn label(&self, seq: u32) -> Option<&str> {
+        let index = seq.wrapping_sub(self.first_seq).checked_sub(1)?;
+        self.labels
+            .get(usize::try_from(index).ok()?)
+            .map(String::as_str)
     }
 
     /// True when no message was added between BEGIN and END.
@@ -245,7 +255,13 @@ impl Batch {
         (self.buf, seq.wrapping_add(1))
     }
 
-    fn message(&mut self, msg_type: u16, extra_flags: u16, body: impl FnOnce(&mut Vec<u8>)) {
+    fn message(
+        &mut self,
+        label: String,
+        msg_type: u16,
+        extra_flags: u16,
+        body: impl FnOnce(&mut Vec<u8>),
+    ) {
         let start = begin_msg(
             &mut self.buf,
             nft_type(msg_type),
@@ -258,45 +274,63 @@ impl Batch {
         end_msg(&mut self.buf, start);
         self.next_seq = self.next_seq.wrapping_add(1);
         self.acked += 1;
+        self.labels.push(label);
     }
 
     /// `add table inet <table>` (no-op when it exists).
     pub(crate) fn add_table(&mut self, table: &str) {
-        self.message(msg::NEWTABLE, NLM_F_CREATE, |b| {
-            put_str(b, attr::TABLE_NAME, table);
-        });
+        self.message(
+            format!("adding table {table}"),
+            msg::NEWTABLE,
+            NLM_F_CREATE,
+            |b| {
+                put_str(b, attr::TABLE_NAME, table);
+            },
+        );
     }
 
     /// `delete table inet <table>` with everything in it.
     pub(crate) fn del_table(&mut self, table: &str) {
-        self.message(msg::DELTABLE, 0, |b| put_str(b, attr::TABLE_NAME, table));
+        self.message(format!("deleting table {table}"), msg::DELTABLE, 0, |b| {
+            put_str(b, attr::TABLE_NAME, table)
+        });
     }
 
     /// `add chain inet <table> <chain> { type nat hook postrouting priority srcnat; policy accept; }`.
     pub(crate) fn add_postrouting_nat_chain(&mut self, table: &str, chain: &str) {
-        self.message(msg::NEWCHAIN, NLM_F_CREATE, |b| {
-            put_str(b, attr::CHAIN_TABLE, table);
-            put_str(b, attr::CHAIN_NAME, chain);
-            let hook = nest_start(b, attr::CHAIN_HOOK);
-            put_attr(b, attr::HOOK_HOOKNUM, &HOOK_POSTROUTING.to_be_bytes());
-            put_attr(b, attr::HOOK_PRIORITY, &PRIORITY_SRCNAT.to_be_bytes());
-            nest_end(b, hook);
-            put_attr(b, attr::CHAIN_POLICY, &NF_ACCEPT.to_be_bytes());
-            put_str(b, attr::CHAIN_TYPE, "nat");
-        });
+        self.message(
+            format!("adding chain {chain}"),
+            msg::NEWCHAIN,
+            NLM_F_CREATE,
+            |b| {
+                put_str(b, attr::CHAIN_TABLE, table);
+                put_str(b, attr::CHAIN_NAME, chain);
+                let hook = nest_start(b, attr::CHAIN_HOOK);
+                put_attr(b, attr::HOOK_HOOKNUM, &HOOK_POSTROUTING.to_be_bytes());
+                put_attr(b, attr::HOOK_PRIORITY, &PRIORITY_SRCNAT.to_be_bytes());
+                nest_end(b, hook);
+                put_attr(b, attr::CHAIN_POLICY, &NF_ACCEPT.to_be_bytes());
+                put_str(b, attr::CHAIN_TYPE, "nat");
+            },
+        );
     }
 
     /// `add chain inet <table> <chain>` (a regular chain, target of jumps).
     pub(crate) fn add_chain(&mut self, table: &str, chain: &str) {
-        self.message(msg::NEWCHAIN, NLM_F_CREATE, |b| {
-            put_str(b, attr::CHAIN_TABLE, table);
-            put_str(b, attr::CHAIN_NAME, chain);
-        });
+        self.message(
+            format!("adding chain {chain}"),
+            msg::NEWCHAIN,
+            NLM_F_CREATE,
+            |b| {
+                put_str(b, attr::CHAIN_TABLE, table);
+                put_str(b, attr::CHAIN_NAME, chain);
+            },
+        );
     }
 
     /// `delete chain inet <table> <chain>` (the chain must be empty and unreferenced).
     pub(crate) fn del_chain(&mut self, table: &str, chain: &str) {
-        self.message(msg::DELCHAIN, 0, |b| {
+        self.message(format!("deleting chain {chain}"), msg::DELCHAIN, 0, |b| {
             put_str(b, attr::CHAIN_TABLE, table);
             put_str(b, attr::CHAIN_NAME, chain);
         });
@@ -304,19 +338,24 @@ impl Batch {
 
     /// `add set inet <table> <set> { type ipv4_addr|ipv6_addr; }` with a batch-local id.
     pub(crate) fn add_set(&mut self, table: &str, set: &str, set_id: u32, family: Family) {
-        self.message(msg::NEWSET, NLM_F_CREATE, |b| {
-            put_str(b, attr::SET_TABLE, table);
-            put_str(b, attr::SET_NAME, set);
-            put_attr(b, attr::SET_FLAGS, &0u32.to_be_bytes());
-            put_attr(b, attr::SET_KEY_TYPE, &family.set_key_type().to_be_bytes());
-            put_attr(b, attr::SET_KEY_LEN, &family.addr_len().to_be_bytes());
-            put_attr(b, attr::SET_ID, &set_id.to_be_bytes());
-        });
+        self.message(
+            format!("adding set {set}"),
+            msg::NEWSET,
+            NLM_F_CREATE,
+            |b| {
+                put_str(b, attr::SET_TABLE, table);
+                put_str(b, attr::SET_NAME, set);
+                put_attr(b, attr::SET_FLAGS, &0u32.to_be_bytes());
+                put_attr(b, attr::SET_KEY_TYPE, &family.set_key_type().to_be_bytes());
+                put_attr(b, attr::SET_KEY_LEN, &family.addr_len().to_be_bytes());
+                put_attr(b, attr::SET_ID, &set_id.to_be_bytes());
+            },
+        );
     }
 
     /// `delete set inet <table> <set>`.
     pub(crate) fn del_set(&mut self, table: &str, set: &str) {
-        self.message(msg::DELSET, 0, |b| {
+        self.message(format!("deleting set {set}"), msg::DELSET, 0, |b| {
             put_str(b, attr::SET_TABLE, table);
             put_str(b, attr::SET_NAME, set);
         });
@@ -332,25 +371,35 @@ impl Batch {
         append: bool,
     ) {
         let flags = NLM_F_CREATE | if append { NLM_F_APPEND } else { 0 };
-        self.message(msg::NEWRULE, flags, |b| {
-            put_str(b, attr::RULE_TABLE, table);
-            put_str(b, attr::RULE_CHAIN, chain);
-            let exprs = nest_start(b, attr::RULE_EXPRESSIONS);
-            encode_rule(b, rule);
-            nest_end(b, exprs);
-            put_attr(b, attr::RULE_USERDATA, &comment_udata(comment));
-        });
+        self.message(
+            format!("adding rule {comment:?} to chain {chain}"),
+            msg::NEWRULE,
+            flags,
+            |b| {
+                put_str(b, attr::RULE_TABLE, table);
+                put_str(b, attr::RULE_CHAIN, chain);
+                let exprs = nest_start(b, attr::RULE_EXPRESSIONS);
+                encode_rule(b, rule);
+                nest_end(b, exprs);
+                put_attr(b, attr::RULE_USERDATA, &comment_udata(comment));
+            },
+        );
     }
 
     /// Deletes one rule by handle, or every rule of the chain when `handle` is `None`.
     pub(crate) fn del_rule(&mut self, table: &str, chain: &str, handle: Option<u64>) {
-        self.message(msg::DELRULE, 0, |b| {
-            put_str(b, attr::RULE_TABLE, table);
-            put_str(b, attr::RULE_CHAIN, chain);
-            if let Some(handle) = handle {
-                put_attr(b, attr::RULE_HANDLE, &handle.to_be_bytes());
-            }
-        });
+        self.message(
+            format!("deleting rules of chain {chain}"),
+            msg::DELRULE,
+            0,
+            |b| {
+                put_str(b, attr::RULE_TABLE, table);
+                put_str(b, attr::RULE_CHAIN, chain);
+                if let Some(handle) = handle {
+                    put_attr(b, attr::RULE_HANDLE, &handle.to_be_bytes());
+                }
+            },
+        );
     }
 
     /// Adds (`add == true`) or deletes set elements; each is a key and an optional comment.
@@ -369,22 +418,30 @@ impl Batch {
         } else {
             (msg::DELSETELEM, 0)
         };
-        self.message(msg_type, flags, |b| {
-            put_str(b, attr::SET_ELEM_LIST_TABLE, table);
-            put_str(b, attr::SET_ELEM_LIST_SET, set);
-            let list = nest_start(b, attr::SET_ELEM_LIST_ELEMENTS);
-            for (key, comment) in elements {
-                let elem = nest_start(b, attr::LIST_ELEM);
-                let k = nest_start(b, attr::SET_ELEM_KEY);
-                put_attr(b, attr::DATA_VALUE, key);
-                nest_end(b, k);
-                if let Some(comment) = comment {
-                    put_attr(b, attr::SET_ELEM_USERDATA, &comment_udata(comment));
+        self.message(
+            format!(
+                "{} elements of set {set}",
+                if add { "adding" } else { "deleting" }
+            ),
+            msg_type,
+            flags,
+            |b| {
+                put_str(b, attr::SET_ELEM_LIST_TABLE, table);
+                put_str(b, attr::SET_ELEM_LIST_SET, set);
+                let list = nest_start(b, attr::SET_ELEM_LIST_ELEMENTS);
+                for (key, comment) in elements {
+                    let elem = nest_start(b, attr::LIST_ELEM);
+                    let k = nest_start(b, attr::SET_ELEM_KEY);
+                    put_attr(b, attr::DATA_VALUE, key);
+                    nest_end(b, k);
+                    if let Some(comment) = comment {
+                        put_attr(b, attr::SET_ELEM_USERDATA, &comment_udata(comment));
+                    }
+                    nest_end(b, elem);
                 }
-                nest_end(b, elem);
-            }
-            nest_end(b, list);
-        });
+                nest_end(b, list);
+            },
+        );
     }
 }
 

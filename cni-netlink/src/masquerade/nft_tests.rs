@@ -250,3 +250,14 @@ fn decoder_survives_garbage() {
     assert_eq!(Attrs(&junk).count(), 0);
     assert_eq!(decode::comment(&[0, 9, b'a']), None);
 }
+
+#[test]
+fn messages_are_labelled_for_errors() {
+    let mut batch = Batch::new(40, None);
+    batch.add_table("t");
+    batch.add_chain("t", "c");
+    assert_eq!(batch.label(41), Some("adding table t"));
+    assert_eq!(batch.label(42), Some("adding chain c"));
+    assert_eq!(batch.label(40), None, "BEGIN has no label");
+    assert_eq!(batch.label(43), None);
+}

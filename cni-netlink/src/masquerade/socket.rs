@@ -72,11 +72,14 @@ impl NfSocket {
         }
         let begin_seq = batch.first_seq();
         let expected = batch.acked_messages();
+        let labels: Vec<Option<String>> = (0..=expected)
+            .map(|i| batch.label(begin_seq.wrapping_add(i)).map(str::to_owned))
+            .collect();
         let (bytes, next_seq) = batch.finish();
         self.seq = next_seq;
         self.send(&bytes, context)?;
         let mut acks = 0u32;
-        let mut first_error: Option<i32> = None;
+        let mut first_error: Option<(i32, u32)> = None;
         let mut restart = false;
         // The kernel processes a batch inside sendmsg, so every verdict is queued by now; read until
         // each message is accounted for, then drain whatever else is queued without blocking.
@@ -89,12 +92,16 @@ impl NfSocket {
                 let Some((code, seq)) = msg.error_code() else {
                     continue;
                 };
+                let ours = seq.wrapping_sub(begin_seq) <= expected;
+                if !ours {
+                    continue; // a late answer to an earlier request
+                }
                 if seq == begin_seq && code == -ERESTART {
                     restart = true;
                 } else if code == 0 {
                     acks += 1;
                 } else if first_error.is_none() {
-                    first_error = Some(-code);
+                    first_error = Some((-code, seq));
                 }
             }
         }
@@ -103,8 +110,19 @@ impl NfSocket {
             return Ok(Commit::Restart);
         }
         match first_error {
-            Some(errno) if errno == ERESTART => Ok(Commit::Restart),
-            Some(errno) => Err(Error::from_errno(errno, context)),
+            Some((errno, _)) if errno == ERESTART => Ok(Commit::Restart),
+            Some((errno, seq)) => {
+                let what = usize::try_from(seq.wrapping_sub(begin_seq))
+                    .ok()
+                    .and_then(|i| labels.get(i).cloned().flatten());
+                Err(Error::from_errno(
+                    errno,
+                    match what {
+                        Some(what) => format!("{context} ({what})"),
+                        None => context.to_owned(),
+                    },
+                ))
+            }
             None => Ok(Commit::Done),
         }
     }
