@@ -184,3 +184,66 @@ fn both_backends_behave_alike_through_the_trait() {
         masq.remove_network("n").unwrap();
     }
 }
+
+/// State written by the Go reference `bridge` plugin (`ipMasq: true`) is found and torn down by
+/// this backend: same chain names, same comments.
+#[test]
+fn go_bridge_masquerade_is_found_and_removed() {
+    let plugin = std::path::Path::new("/usr/lib/cni/bridge");
+    assert!(
+        plugin.exists(),
+        "the Go reference plugins are expected in /usr/lib/cni"
+    );
+    let node = TestNode::new();
+    let pod = node.pod("gopod");
+    let data_dir = std::env::temp_dir().join(format!("cni-rs-masq-go-{}", std::process::id()));
+    let config = serde_json::json!({
+        "cniVersion": "0.4.0",
+        "name": "gonet",
+        "type": "bridge",
+        "bridge": "cnigo0",
+        "isGateway": true,
+        "ipMasq": true,
+        "ipam": {"type": "host-local", "subnet": "10.30.0.0/24", "dataDir": data_dir},
+    });
+    let mut child = node
+        .command(plugin)
+        .env("CNI_COMMAND", "ADD")
+        .env("CNI_CONTAINERID", "gocontainer")
+        .env("CNI_NETNS", pod.path())
+        .env("CNI_IFNAME", "eth0")
+        .env("CNI_PATH", "/usr/lib/cni")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(config.to_string().as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&data_dir);
+    assert!(
+        out.status.success(),
+        "Go bridge ADD failed: {} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let chain = go_chain_name("gonet", "gocontainer");
+    assert!(!ours(&nat_rules(&node, "iptables"), &chain).is_empty());
+
+    let masq = IptablesMasquerade::open(node.netns());
+    assert_eq!(
+        masq.attachments("gonet").unwrap(),
+        vec![Attachment::new("gocontainer", "")]
+    );
+    masq.remove("gonet", &Attachment::new("gocontainer", "eth0"))
+        .unwrap();
+    assert!(
+        ours(&nat_rules(&node, "iptables"), "CNI-").is_empty(),
+        "{:#?}",
+        nat_rules(&node, "iptables")
+    );
+}
