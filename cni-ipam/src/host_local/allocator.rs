@@ -164,7 +164,14 @@ impl<'a> RangeAllocator<'a> {
     }
 
     fn get_next(&self, id: &str, ifname: &str) -> Result<Allocation> {
-        for held in self.store.get_by_id(id, ifname)? {
+        let held = self.store.get_by_id(id, ifname)?;
+        self.get_next_given(id, ifname, &held)
+    }
+
+    /// The dynamic path of [`RangeAllocator::get`] when the caller already knows what
+    /// `(id, ifname)` holds (`held`, as [`Store::get_by_id`] returns it).
+    pub fn get_next_given(&self, id: &str, ifname: &str, held: &[IpAddr]) -> Result<Allocation> {
+        for held in held.iter().copied() {
             if self.set.contains(held) {
                 return Err(IpamError::internal(format!(
                     "{held} has been allocated to {id}, duplicate allocation is not allowed"

@@ -187,6 +187,15 @@ impl Store for DiskStore {
     fn reservations(&self) -> Result<Vec<Reservation>> {
         let entries = fs::read_dir(&self.dir)
             .map_err(|e| IpamError::io(format!("reading {}", self.dir.display()), e))?;
+        // Files are opened relative to the directory (no path walk per file) and read into
+        // one buffer: this scan is the cost of every ADD and DEL, as in Go.
+        let dir_fd = open(
+            &self.dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| IpamError::io(format!("opening {}", self.dir.display()), e.into()))?;
+        let mut buf = Vec::with_capacity(256);
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let Ok(name) = entry.file_name().into_string() else {
@@ -200,11 +209,36 @@ impl Store for DiskStore {
             if ip.to_string() != name || !entry.file_type().is_ok_and(|t| t.is_file()) {
                 continue;
             }
-            let Ok(content) = fs::read_to_string(entry.path()) else {
+            if read_at(&dir_fd, name.as_str(), &mut buf).is_err() {
+                continue;
+            }
+            let Ok(content) = std::str::from_utf8(&buf) else {
                 continue;
             };
-            out.push(parse_reservation(ip, &content));
+            out.push(parse_reservation(ip, content));
         }
         Ok(out)
+    }
+}
+
+/// Reads the file `name` of directory `dir` into `buf` (replacing its content).
+fn read_at(dir: &std::os::fd::OwnedFd, name: &str, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    let fd = nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    )?;
+    let mut file = fs::File::from(fd);
+    buf.clear();
+    let mut chunk = [0u8; 512];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == IoKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }

@@ -31,12 +31,26 @@ pub fn allocate(
         }
     }
     let mut out = Vec::with_capacity(sets.len());
+    // What the attachment already holds, read once for every set (the lock is held, and the
+    // sets do not overlap, so this ADD's own reservations never matter to a later set).
+    let mut held: Option<Vec<IpAddr>> = None;
     for (idx, set) in sets.iter().enumerate() {
         let wanted = pending
             .iter()
             .position(|ip| set.contains(*ip))
             .map(|pos| pending.remove(pos));
-        match RangeAllocator::new(set, store, idx).get(id, ifname, wanted) {
+        let alloc = RangeAllocator::new(set, store, idx);
+        let got = match wanted {
+            Some(ip) => alloc.get(id, ifname, Some(ip)),
+            None => match &held {
+                Some(h) => alloc.get_next_given(id, ifname, h),
+                None => match store.get_by_id(id, ifname) {
+                    Ok(h) => alloc.get_next_given(id, ifname, held.insert(h)),
+                    Err(e) => Err(e),
+                },
+            },
+        };
+        match got {
             Ok(a) => out.push(a),
             Err(e) => {
                 undo(store, &out);
@@ -71,9 +85,24 @@ fn undo(store: &dyn Store, done: &[Allocation]) {
 /// success. Returns what was freed.
 pub fn release(store: &dyn Store, id: &str, ifname: &str, passes: usize) -> Result<Vec<IpAddr>> {
     let _lock = store.lock()?;
-    let mut freed = Vec::new();
-    for _ in 0..passes.max(1) {
-        freed.extend(store.release_by_id(id, ifname)?);
+    // One scan gives what Go's repeated passes free: the exact reservations, then (in the
+    // first pass when there are none, or in a later pass) the legacy ones.
+    let all = store.reservations()?;
+    let exact: Vec<IpAddr> = all
+        .iter()
+        .filter(|r| r.is_exactly(id, ifname))
+        .map(|r| r.ip)
+        .collect();
+    let legacy = all.iter().filter(|r| r.is_legacy_of(id)).map(|r| r.ip);
+    let freed: Vec<IpAddr> = if exact.is_empty() {
+        legacy.collect()
+    } else if passes >= 2 {
+        exact.into_iter().chain(legacy).collect()
+    } else {
+        exact
+    };
+    for ip in &freed {
+        store.release(*ip)?;
     }
     Ok(freed)
 }
