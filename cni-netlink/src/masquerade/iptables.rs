@@ -165,7 +165,9 @@ impl IptablesMasquerade {
         for address in addresses {
             let (tool, multicast) = tool_for(address);
             let out = self.run(tool, &["-t", "nat", "-N", &chain])?;
-            if !out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("exists") {
+            if !out.status.success()
+                && !String::from_utf8_lossy(&out.stderr).contains("already exists")
+            {
                 return Err(command_error(tool, &["-t", "nat", "-N", &chain], &out));
             }
             let subnet = address.to_string();
