@@ -64,3 +64,25 @@ fn add_stays_flat_with_a_thousand_attachments() {
         "add slowed down with the network's size: {early:?} -> {late:?}"
     );
 }
+
+/// For comparison: the iptables compatibility backend runs processes for every rule.
+#[test]
+fn iptables_backend_add_cost_for_comparison() {
+    use cni_netlink::masquerade::IptablesMasquerade;
+    let node = TestNode::new();
+    let masq = IptablesMasquerade::open(node.netns());
+    let never: [IpNetwork; 1] = ["10.0.0.0/8".parse().unwrap()];
+    let times: Vec<Duration> = (0..5)
+        .map(|i| {
+            let att = Attachment::new(format!("container-{i}"), "eth0");
+            let start = Instant::now();
+            masq.add("scale", &att, &addr(i), &never).unwrap();
+            start.elapsed()
+        })
+        .collect();
+    assert_eq!(masq.attachments("scale").unwrap().len(), 5);
+    eprintln!(
+        "masquerade (iptables backend, dual-stack attachment): median add {:?}",
+        median(times)
+    );
+}
