@@ -72,6 +72,7 @@
 //! kernel answers a batch before `sendmsg` returns (tens of microseconds per add).
 
 mod decode;
+mod expr;
 mod iptables;
 mod names;
 mod nft;
