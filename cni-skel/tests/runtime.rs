@@ -462,3 +462,62 @@ fn missing_plugin_and_version_validation() {
     let info = block(rt.version_info("a")).unwrap();
     assert!(info.supported_versions.contains(&"0.4.0".to_owned()));
 }
+
+#[test]
+fn concurrent_attachments_then_gc_of_the_stale_ones() {
+    let lab = Lab::new("concurrent");
+    lab.plugin("a", 1);
+    let rt = lab.runtime();
+    let conf = list(json!({"cniVersion": "1.1.0", "name": "net", "plugins": [{"type": "a"}]}));
+    block(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..32 {
+            let (rt, conf) = (rt.clone(), conf.clone());
+            tasks.spawn(async move {
+                let attachment =
+                    RuntimeConf::new(format!("ctr-{i}"), format!("/run/netns/{i}"), "eth0");
+                rt.add_network_list(&conf, &attachment).await
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            joined.unwrap().unwrap();
+        }
+    });
+    let cached = rt.cached_attachments(None).unwrap();
+    assert_eq!(cached.len(), 32);
+    // An attachment of another network, which this network's GC must not touch.
+    let other = list(json!({"cniVersion": "1.1.0", "name": "other", "plugins": [{"type": "a"}]}));
+    block(rt.add_network_list(&other, &RuntimeConf::new("ctr-1", "/run/netns/1", "eth1"))).unwrap();
+    assert!(
+        cached
+            .iter()
+            .all(|a| a.netns == format!("/run/netns/{}", &a.container_id[4..]))
+    );
+    lab.clear_log();
+    let valid: Vec<GcAttachment> = (0..32)
+        .step_by(2)
+        .map(|i| GcAttachment::new(format!("ctr-{i}"), "eth0"))
+        .collect();
+    block(rt.gc_network_list(&conf, Some(&valid))).unwrap();
+    let remaining: Vec<String> = rt
+        .cached_attachments(None)
+        .unwrap()
+        .into_iter()
+        .map(|a| a.container_id)
+        .collect();
+    assert_eq!(remaining.len(), 17);
+    assert!(valid.iter().all(|v| remaining.contains(&v.container_id)));
+    let log = std::fs::read_to_string(lab.dir.join("log")).unwrap();
+    assert_eq!(
+        log.lines().filter(|l| l.starts_with("a|DEL|ctr-")).count(),
+        16
+    );
+    assert_eq!(log.lines().filter(|l| l.starts_with("a|GC|")).count(), 1);
+    let ctr1: Vec<String> = rt
+        .cached_attachments(Some("ctr-1"))
+        .unwrap()
+        .into_iter()
+        .map(|a| a.network)
+        .collect();
+    assert_eq!(ctr1, ["other"]);
+}
