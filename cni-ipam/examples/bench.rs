@@ -34,9 +34,19 @@ fn fresh_dir(tag: &str) -> PathBuf {
     d
 }
 
-fn report(what: &str, n: usize, total: Duration) {
-    let per = total / u32::try_from(n).unwrap();
-    println!("{what:<40} {n:>5} ADDs  {per:>10.1?} per ADD");
+/// Prints the median and the mean of per-ADD times (the median resists a busy machine).
+fn report(what: &str, mut times: Vec<Duration>) {
+    times.sort();
+    let n = times.len();
+    let median = times.get(n / 2).copied().unwrap_or_default();
+    let mean = times.iter().sum::<Duration>() / u32::try_from(n.max(1)).unwrap();
+    println!("{what:<40} {n:>5} ADDs  median {median:>10.1?}  mean {mean:>10.1?}");
+}
+
+fn timed(mut f: impl FnMut()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
 }
 
 fn exec_add(bin: &Path, conf: &Value, id: &str) {
@@ -83,13 +93,15 @@ fn main() {
 
     let dir = fresh_dir("blocking");
     let c = conf(&dir);
-    let t = Instant::now();
-    for i in 0..n {
-        HostLocal
-            .add_blocking(&request(&c, &format!("b{i}")))
-            .unwrap();
-    }
-    report("in-process, add_blocking", n, t.elapsed());
+    let times = (0..n)
+        .map(|i| {
+            let req = request(&c, &format!("b{i}"));
+            timed(|| {
+                HostLocal.add_blocking(&req).unwrap();
+            })
+        })
+        .collect();
+    report("in-process, add_blocking", times);
     let _ = std::fs::remove_dir_all(&dir);
 
     let dir = fresh_dir("async");
@@ -98,13 +110,17 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let t = Instant::now();
-    rt.block_on(async {
+    let times = rt.block_on(async {
+        let mut times = Vec::with_capacity(n);
         for i in 0..n {
-            HostLocal.add(&request(&c, &format!("a{i}"))).await.unwrap();
+            let req = request(&c, &format!("a{i}"));
+            let t = Instant::now();
+            HostLocal.add(&req).await.unwrap();
+            times.push(t.elapsed());
         }
+        times
     });
-    report("in-process, Ipam::add (blocking pool)", n, t.elapsed());
+    report("in-process, Ipam::add (blocking pool)", times);
     let _ = std::fs::remove_dir_all(&dir);
 
     for (name, bin) in [
@@ -117,11 +133,10 @@ fn main() {
         }
         let dir = fresh_dir("proc");
         let c = conf(&dir);
-        let t = Instant::now();
-        for i in 0..n {
-            exec_add(bin, &c, &format!("p{i}"));
-        }
-        report(name, n, t.elapsed());
+        let times = (0..n)
+            .map(|i| timed(|| exec_add(bin, &c, &format!("p{i}"))))
+            .collect();
+        report(name, times);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
