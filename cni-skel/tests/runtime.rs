@@ -521,3 +521,13 @@ fn concurrent_attachments_then_gc_of_the_stale_ones() {
         .collect();
     assert_eq!(ctr1, ["other"]);
 }
+
+#[test]
+fn del_without_a_cache_key_still_runs_the_plugins() {
+    let lab = setup("nokey");
+    let rt = lab.runtime();
+    // No interface name: nothing can be cached or looked up, but DEL is best effort.
+    let attachment = RuntimeConf::new("ctr1", "", "");
+    block(rt.del_network_list(&three("1.0.0"), &attachment)).unwrap();
+    assert_eq!(lab.sequence(), ["DEL c", "DEL b", "DEL a"]);
+}
