@@ -184,8 +184,9 @@ impl CniRuntime {
                 Ok(result) => result,
                 Err(e) => {
                     tracing::warn!(error = %e, "ignoring unusable cached result on DEL");
-                    self.cache
-                        .remove(&list.name, &rt.container_id, &rt.ifname)?;
+                    if let Err(e) = self.cache.remove(&list.name, &rt.container_id, &rt.ifname) {
+                        tracing::warn!(error = %e, "cannot remove the unusable cached result");
+                    }
                     None
                 }
             }
