@@ -42,7 +42,8 @@ impl Lab {
 
     /// A fake plugin `name`: logs each call; ADD prints a 1.0.0 result naming it with address
     /// 10.0.0.`n`/24; VERSION answers; when its config has `"fail":"<VERB>"` that verb fails with
-    /// `"code"` (default 7); `"sleep"` makes it hang.
+    /// `"code"` (default 7); `"sleep"` makes it hang; `"slow":"<VERB>"` makes that verb take 0.3 s
+    /// and log `DONE-<VERB>` when it ends.
     fn plugin(&self, name: &str, n: u8) {
         let log = self.dir.join("log");
         let script = format!(
@@ -51,6 +52,8 @@ stdin=$(/bin/cat)
 printf '%s|%s|%s|%s|%s|%s\n' {name} "$CNI_COMMAND" "$CNI_CONTAINERID" "$CNI_IFNAME" "$CNI_NETNS" "$CNI_PATH" >> {log}
 printf '%s\n' "$stdin" >> {log}
 case "$stdin" in *'"sleep":true'*) exec /bin/sleep 30;; esac
+case "$stdin" in *"\"slow\":\"$CNI_COMMAND\""*)
+  /bin/sleep 0.3; printf '%s|DONE-%s|||||\n{{}}\n' {name} "$CNI_COMMAND" >> {log};; esac
 case "$stdin" in *"\"fail\":\"$CNI_COMMAND\""*)
   code=7; case "$stdin" in *'"code":50'*) code=50;; esac
   printf '{{"code":%s,"msg":"{name} refused %s"}}' $code "$CNI_COMMAND"; exit 1;; esac
@@ -530,4 +533,31 @@ fn del_without_a_cache_key_still_runs_the_plugins() {
     let attachment = RuntimeConf::new("ctr1", "", "");
     block(rt.del_network_list(&three("1.0.0"), &attachment)).unwrap();
     assert_eq!(lab.sequence(), ["DEL c", "DEL b", "DEL a"]);
+}
+
+#[test]
+fn gc_is_exclusive_an_add_waits_for_it() {
+    let lab = Lab::new("exclusive");
+    lab.plugin("a", 1);
+    let rt = lab.runtime();
+    let conf = list(
+        json!({"cniVersion": "1.1.0", "name": "net", "plugins": [{"type": "a", "slow": "GC"}]}),
+    );
+    block(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        let (gc_rt, gc_conf) = (rt.clone(), conf.clone());
+        tasks.spawn(async move { gc_rt.gc_network_list(&gc_conf, Some(&[])).await });
+        let (add_rt, add_conf) = (rt.clone(), conf.clone());
+        tasks.spawn(async move {
+            add_rt
+                .add_network_list(&add_conf, &attachment())
+                .await
+                .map(drop)
+        });
+        while let Some(joined) = tasks.join_next().await {
+            joined.unwrap().unwrap();
+        }
+    });
+    // The ADD started only after the GC had finished.
+    assert_eq!(lab.sequence(), ["GC a", "DONE-GC a", "ADD a"]);
 }

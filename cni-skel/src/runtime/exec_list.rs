@@ -2,12 +2,14 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cni_types::{
     CniError, CniResult, Command, GcAttachment, NetConfList, Version, VersionInfo, validate,
 };
 use serde_json::{Map, Value};
+use tokio::sync::RwLock;
 
 use super::cache::{CacheEntry, CachedAttachment, DEFAULT_CACHE_DIR, ResultCache};
 use crate::env::CniEnv;
@@ -82,6 +84,9 @@ pub struct CniRuntime {
     cache: ResultCache,
     env: CniEnv,
     timeout: Option<Duration>,
+    /// GC is exclusive (spec §3): ADD, DEL and CHECK hold it shared, GC holds it alone. Shared by
+    /// clones of this runtime.
+    gc_lock: Arc<RwLock<()>>,
 }
 
 impl CniRuntime {
@@ -93,6 +98,7 @@ impl CniRuntime {
             cache: ResultCache::new(DEFAULT_CACHE_DIR),
             env: CniEnv::from_process(),
             timeout: None,
+            gc_lock: Arc::default(),
         }
     }
 
@@ -136,6 +142,7 @@ impl CniRuntime {
         list: &NetConfList,
         rt: &RuntimeConf,
     ) -> Result<CniResult, SkelError> {
+        let _shared = self.gc_lock.read().await;
         validate::container_id(&rt.container_id)?;
         validate::network_name(&list.name)?;
         validate::interface_name(&rt.ifname)?;
@@ -178,6 +185,11 @@ impl CniRuntime {
         list: &NetConfList,
         rt: &RuntimeConf,
     ) -> Result<(), SkelError> {
+        let _shared = self.gc_lock.read().await;
+        self.del_unlocked(list, rt).await
+    }
+
+    async fn del_unlocked(&self, list: &NetConfList, rt: &RuntimeConf) -> Result<(), SkelError> {
         let version = list.negotiated_version()?;
         let cached = if version >= Version::V0_4_0 {
             match self.cached_result(list, rt) {
@@ -218,6 +230,7 @@ impl CniRuntime {
         list: &NetConfList,
         rt: &RuntimeConf,
     ) -> Result<(), SkelError> {
+        let _shared = self.gc_lock.read().await;
         let version = list.negotiated_version()?;
         if !version.allows(Command::Check) {
             return Err(CniError::incompatible_version(format!(
@@ -268,6 +281,9 @@ impl CniRuntime {
     /// means none is valid), using the netns, args and capability args cached at ADD; then, for
     /// lists of 1.1.0 and later, sends GC with the valid attachments to every plugin. Continues
     /// past failures and reports them all. Nothing happens when the list sets `disableGC`.
+    ///
+    /// GC is exclusive: it waits for ADD, DEL and CHECK calls in progress on this runtime (or its
+    /// clones) and holds new ones back until it is done.
     pub async fn gc_network_list(
         &self,
         list: &NetConfList,
@@ -276,6 +292,7 @@ impl CniRuntime {
         if list.disable_gc {
             return Ok(());
         }
+        let _exclusive = self.gc_lock.write().await;
         let valid = valid.unwrap_or_default();
         let keep: HashSet<&GcAttachment> = valid.iter().collect();
         let mut errors = Vec::new();
@@ -293,7 +310,7 @@ impl CniRuntime {
                 capability_args: cached.capability_args,
             };
             tracing::debug!(container = %rt.container_id, ifname = %rt.ifname, "GC: deleting stale attachment");
-            if let Err(e) = self.del_network_list(list, &rt).await {
+            if let Err(e) = self.del_unlocked(list, &rt).await {
                 errors.push(e);
             }
         }
