@@ -5,6 +5,7 @@
 //!   Run it with `cargo run --release --example pod-network`.
 //! - [`cluster`]: the cluster map (node, node address, pod subnet) that host-gw routing is made
 //!   from, used by the demo and by the `host-gw` agent binary.
+//! - [`agent`]: the `host-gw` agent binary's reconcile loop over a cluster map file.
 //! - [`sandbox`]: a private user + network namespace for a whole process, and throwaway
 //!   network namespaces.
 //! - [`multicall`]: one executable that is also the `bridge` plugin when invoked under that
@@ -22,6 +23,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod cluster;
 pub mod demo;
 pub mod error;
