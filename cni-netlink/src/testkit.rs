@@ -259,3 +259,19 @@ pub fn unique_name(prefix: &str) -> String {
     let prefix: String = prefix.chars().take(keep).collect();
     format!("{prefix}{suffix}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_fit_interface_names() {
+        let a = unique_name("br");
+        let b = unique_name("br");
+        assert_ne!(a, b);
+        assert!(a.starts_with("br"));
+        let long = unique_name("a-very-long-prefix-indeed");
+        assert!(long.len() <= MAX_IFNAME_LEN, "{long}");
+        assert!(crate::link::validate_ifname(&long).is_ok());
+    }
+}
