@@ -175,6 +175,14 @@ async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResul
             .map(Some)
     }
     .map_err(|e| BridgeError::kernel("bridge port in error state", e))?;
+    if !s.disable_container_interface {
+        // The pod end's operstate follows through the kernel's linkwatch; wait for it too, so
+        // the pod sees its interface up when ADD returns.
+        ctx.pod
+            .wait_link_usable(pair.container.index, PORT_TIMEOUT)
+            .await
+            .map_err(|e| BridgeError::kernel("the container interface did not come up", e))?;
+    }
     // MACs may have changed: the host veth's when enslaved, the bridge's with its first port.
     if let Some(slot) = result.interfaces.get_mut(HOST_VETH_INDEX) {
         slot.mac = host_veth.as_ref().and_then(mac).or(slot.mac.take());

@@ -313,3 +313,51 @@ fn status_and_gc() {
     assert!(!nft_ruleset(&node).contains("id=stale"));
     status(&node).expect_ok();
 }
+
+#[test]
+fn other_ipam_types_are_delegated_to_their_binary() {
+    // Go's host-local under another name is not served in-process: it must be exec'd from
+    // CNI_PATH, and its reservations must appear in the same on-disk format.
+    let bin = TempDir::new("bridge-delegate-bin");
+    std::os::unix::fs::symlink(
+        format!("{GO_DIR}/host-local"),
+        bin.path().join("go-host-local"),
+    )
+    .unwrap();
+    let node = TestNode::new();
+    let pod = node.pod("pod");
+    let data = TempDir::new("bridge-delegate");
+    let mut c = conf("1.0.0", &data, &["10.3.0.0/24"], json!({"isGateway": true}));
+    c["ipam"]["type"] = json!("go-host-local");
+    let mut call = Call::new(OURS, "ADD", &pod);
+    call.cni_path = bin.str();
+    let r = call.run(&node, &c).expect_ok();
+    assert_eq!(r["ips"][0]["address"], "10.3.0.2/24");
+    assert_eq!(reservations(&data, "testnet"), 1);
+    let mut del = Call::new(OURS, "DEL", &pod);
+    del.cni_path = bin.str();
+    del.run(&node, &c).expect_ok();
+    assert_eq!(reservations(&data, "testnet"), 0);
+}
+
+#[test]
+fn static_ipam_in_process() {
+    let node = TestNode::new();
+    let pod = node.pod("pod");
+    let c = json!({
+        "cniVersion": "1.1.0", "name": "testnet", "type": "bridge", "bridge": "cni0",
+        "isGateway": true,
+        "ipam": {"type": "static", "addresses": [{"address": "10.4.0.9/24", "gateway": "10.4.0.1"}]}
+    });
+    // A CNI_PATH without any plugin proves no IPAM binary is needed.
+    let empty = TempDir::new("bridge-empty-path");
+    let mut call = Call::new(OURS, "ADD", &pod);
+    call.cni_path = empty.str();
+    let r = call.run(&node, &c).expect_ok();
+    assert_eq!(r["ips"][0]["address"], "10.4.0.9/24");
+    assert_eq!(addrs(&pod, "eth0"), vec!["10.4.0.9/24".to_owned()]);
+    assert_eq!(addrs(&node, "cni0"), vec!["10.4.0.1/24".to_owned()]);
+    let mut del = Call::new(OURS, "DEL", &pod);
+    del.cni_path = empty.str();
+    del.run(&node, &c).expect_ok();
+}

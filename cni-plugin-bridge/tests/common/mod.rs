@@ -121,12 +121,12 @@ impl<'a> Call<'a> {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn plugin");
-        child
+        // A plugin may exit before reading stdin (e.g. on a bad environment): ignore EPIPE.
+        let _ = child
             .stdin
             .take()
             .unwrap()
-            .write_all(conf.to_string().as_bytes())
-            .unwrap();
+            .write_all(conf.to_string().as_bytes());
         let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         let json = if text.trim().is_empty() {
