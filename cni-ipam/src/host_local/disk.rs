@@ -4,7 +4,9 @@
 //! - directory `<dataDir>/<network>/`, created with mode 0755;
 //! - one file per reserved address, named by the canonical address (`10.1.2.2`,
 //!   `2001:db8:1::2`), created exclusively with mode 0644, holding `<id>\r\n<ifname>` with no
-//!   trailing newline (legacy files holding only `<id>` are read too);
+//!   trailing newline (legacy files holding only `<id>` are read too); the file appears with its
+//!   content at once (written unnamed with `O_TMPFILE`, then linked), so a killed plugin never
+//!   leaves an empty, ownerless reservation;
 //! - `last_reserved_ip.<range set index>` holding the bare address, mode 0644;
 //! - `lock`, opened read-only (created with mode 0750 like Go's filemutex) and held with
 //!   `flock(LOCK_EX)` for the length of each operation.
@@ -12,12 +14,14 @@
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{ErrorKind as IoKind, Write};
 use std::net::IpAddr;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg, OFlag, open};
+use nix::fcntl::{AT_FDCWD, AtFlags, Flock, FlockArg, OFlag, open};
 use nix::sys::stat::Mode;
+use nix::unistd::linkat;
 
 use crate::error::{IpamError, Result};
 use crate::host_local::store::{Reservation, Store, StoreLock};
@@ -98,6 +102,73 @@ impl DiskStore {
     }
 }
 
+impl DiskStore {
+    /// Makes the reservation file `path` appear with its content in one step: the content goes
+    /// into an unnamed file of the directory (`O_TMPFILE`), which is then linked under `path`
+    /// (refused if the name exists). A process killed at any point leaves either nothing or the
+    /// complete file; creating the file and then writing it (as Go does) can leave an empty
+    /// file, owned by no container, whose address no DEL ever frees. `None` when the
+    /// filesystem (or a missing `/proc`) cannot do this; the caller then creates and writes.
+    fn link_new_file(&self, path: &Path, content: &[u8]) -> Option<std::io::Result<bool>> {
+        let mut file = match OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_TMPFILE)
+            .mode(0o644)
+            .open(&self.dir)
+        {
+            Ok(f) => f,
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+                ) =>
+            {
+                return None;
+            }
+            Err(e) => return Some(Err(e)),
+        };
+        if let Err(e) = file.write_all(content) {
+            return Some(Err(e));
+        }
+        let fd_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        match linkat(
+            AT_FDCWD,
+            fd_path.as_str(),
+            AT_FDCWD,
+            path,
+            AtFlags::AT_SYMLINK_FOLLOW,
+        ) {
+            Ok(()) => Some(Ok(true)),
+            Err(Errno::EEXIST) => Some(Ok(false)),
+            // No /proc: fall back to create-then-write.
+            Err(Errno::ENOENT) if !Path::new("/proc/self/fd").exists() => None,
+            Err(e) => Some(Err(e.into())),
+        }
+    }
+}
+
+/// Creates `path` exclusively and writes `content` into it; `false` when it exists. A write
+/// failure removes the file again.
+fn create_then_write(path: &Path, content: &[u8]) -> Result<bool> {
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == IoKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(IpamError::io(format!("creating {}", path.display()), e)),
+    };
+    if let Err(e) = file.write_all(content) {
+        drop(file);
+        let _ = fs::remove_file(path);
+        return Err(IpamError::io(format!("writing {}", path.display()), e));
+    }
+    Ok(true)
+}
+
 /// Parses the content of a reservation file: `id\r\nifname`, or a legacy bare `id`.
 pub fn parse_reservation(ip: IpAddr, content: &str) -> Reservation {
     let content = content.trim();
@@ -136,24 +207,17 @@ impl Store for DiskStore {
 
     fn reserve(&self, id: &str, ifname: &str, ip: IpAddr, range_id: usize) -> Result<bool> {
         let path = self.path_of(ip);
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == IoKind::AlreadyExists => return Ok(false),
-            Err(e) => return Err(IpamError::io(format!("creating {}", path.display()), e)),
-        };
         let content = format!("{}{LINE_BREAK}{ifname}", id.trim());
-        if let Err(e) = file.write_all(content.as_bytes()) {
-            drop(file);
-            let _ = fs::remove_file(&path);
-            return Err(IpamError::io(format!("writing {}", path.display()), e));
+        match self.link_new_file(&path, content.as_bytes()) {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => return Ok(false),
+            Some(Err(e)) => return Err(IpamError::io(format!("creating {}", path.display()), e)),
+            None => {
+                if !create_then_write(&path, content.as_bytes())? {
+                    return Ok(false);
+                }
+            }
         }
-        drop(file);
         let last = self.last_ip_path(range_id);
         OpenOptions::new()
             .write(true)
