@@ -417,6 +417,20 @@ fn bad_input_codes() {
         run_in_process(HostLocal, "ADD", &conf, "c1", "eth0", "IP=x").code(),
         4
     );
+    // Unknown CNI_ARGS keys fail as in Go, unless IgnoreUnknown is set.
+    assert_eq!(
+        run_in_process(HostLocal, "ADD", &conf, "c1", "eth0", "FOO=1").code(),
+        4
+    );
+    let ok = run_in_process(
+        HostLocal,
+        "ADD",
+        &conf,
+        "c1",
+        "eth0",
+        "IgnoreUnknown=1;FOO=1;K8S_POD_NAME=p",
+    );
+    assert_eq!(ok.status, 0, "{}", ok.stdout);
     let mut conf = simple(&dir, "10.1.2.0/24");
     conf["ipam"]["resolvConf"] = json!(dir.join("missing.conf"));
     assert_eq!(

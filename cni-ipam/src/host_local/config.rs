@@ -68,12 +68,15 @@ fn ip_range_conf(r: &IpRange) -> RangeConf {
 }
 
 impl HostLocalConfig {
-    /// Reads and checks the configuration of `req`, with Go's error messages (code 7):
+    /// Reads and checks the configuration of `req`. An unknown `CNI_ARGS` key without
+    /// `IgnoreUnknown` is code 4; the rest have Go's messages and code 7:
     /// `IPAM config missing 'ipam' key`, `no IP ranges specified`, `invalid range set N: …`,
     /// `CNI version V does not support more than 1 address per family`, `range set N
     /// overlaps with M`.
     pub fn from_request(req: &IpamRequest) -> Result<Self> {
         let ipam: HostLocalIpamConf = req.ipam()?.parse()?;
+        // Like Go's `LoadArgs`: unknown `CNI_ARGS` keys fail unless `IgnoreUnknown` is set.
+        req.args.reject_unknown(&[])?;
         let mut sets: Vec<Vec<RangeConf>> = req
             .config
             .runtime_config
