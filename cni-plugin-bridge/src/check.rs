@@ -44,8 +44,14 @@ pub(crate) async fn check(req: &CheckRequest<BridgeConf>) -> Result<(), BridgeEr
         .map_err(kernel("failed to open netlink"))?;
     let bridge = check_bridge(&host, br_entry, &s).await?;
     let cont_entry = cont_entry.ok_or_else(|| {
+        let theirs = prev
+            .interfaces
+            .iter()
+            .find(|i| i.name == req.ifname)
+            .and_then(|i| i.sandbox.clone())
+            .unwrap_or_default();
         BridgeError::other(format!(
-            "Sandbox in prevResult  doesn't match configured netns: {netns}"
+            "Sandbox in prevResult {theirs} doesn't match configured netns: {netns}"
         ))
     })?;
     let pod = ns
