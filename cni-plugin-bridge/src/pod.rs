@@ -14,8 +14,8 @@ use crate::config::Settings;
 use crate::error::BridgeError;
 use cni_netlink::sysctl::interface_key;
 
-/// How long IPv6 duplicate address detection may take when `enabledad` is on (the reference's
-/// bound). Waiting is event-driven; this is only the upper limit.
+/// How long IPv6 addresses may stay tentative (the reference's bound; only reached with
+/// `enabledad` on a busy link). Waiting is event-driven; this is only the upper limit.
 const DAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Creates the veth pair in one request: the container end `ifname` directly in the pod
@@ -155,7 +155,11 @@ pub(crate) async fn configure_l3(
     pod.set_link_up(link.index)
         .await
         .map_err(|e| BridgeError::kernel(format!("failed to set {:?} UP", link.name), e))?;
-    if s.enable_dad && has_v6 {
+    if has_v6 {
+        // Without DAD the addresses we add are usable at once, but the kernel still finishes the
+        // link-local address (and, with `enabledad`, runs DAD) in the background; wait for the
+        // notification that nothing is tentative, as the reference's settle loop does, without
+        // polling or fixed sleeps.
         pod.wait_addresses_settled(link.index, IpFamily::V6, DAD_TIMEOUT)
             .await
             .map_err(|e| BridgeError::kernel("IPv6 duplicate address detection", e))?;
