@@ -113,10 +113,7 @@ fn sigkill_at_random_points_of_add_then_del_leaves_nothing() {
         started.elapsed()
     );
     // The schedule must really hit running ADDs, not only finished ones.
-    assert!(
-        killed_running >= KILLS / 2,
-        "{killed_running} of {KILLS}"
-    );
+    assert!(killed_running >= KILLS / 2, "{killed_running} of {KILLS}");
 }
 
 #[test]

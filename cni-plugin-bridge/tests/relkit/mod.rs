@@ -127,6 +127,16 @@ pub fn host_veths(node: &TestNs) -> Vec<String> {
         .collect()
 }
 
+/// Waits (up to 10 s) until the node has no host veth: when a pod namespace is deleted, the
+/// kernel destroys its devices, and with them the host ends, asynchronously (netns cleanup runs
+/// on a work queue), so they may outlive the namespace by a few milliseconds.
+pub fn wait_host_veths_gone(node: &TestNs) {
+    let start = std::time::Instant::now();
+    while !host_veths(node).is_empty() && start.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// The routes of `ns` (both families) that go out through a device other than `keep`.
 pub fn routes_not_via(ns: &TestNs, keep: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
