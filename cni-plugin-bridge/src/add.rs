@@ -62,7 +62,7 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
         Some(t) => Some(Ipam::for_add(t, req)?),
         None => None,
     };
-    let pod_ns = crate::netns::open(&req.netns).map_err(|e| {
+    let pod_ns = NetNs::open(&req.netns).map_err(|e| {
         BridgeError::kernel_with_code(4, format!("failed to open netns {:?}", req.netns), e)
     })?;
     let host = Netlink::connect_current()

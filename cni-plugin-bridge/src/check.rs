@@ -2,7 +2,7 @@
 //! lists them, then the addresses and routes in the pod. Unlike the reference it works for a
 //! layer-2 network (no IPAM CHECK without IPAM).
 
-use cni_netlink::{Link, LinkKind, Netlink};
+use cni_netlink::{Link, LinkKind, NetNs, Netlink};
 use cni_skel::CheckRequest;
 use cni_types::Interface;
 
@@ -22,7 +22,7 @@ fn kernel(context: &str) -> impl FnOnce(cni_netlink::Error) -> BridgeError + '_ 
 /// Runs CHECK.
 pub(crate) async fn check(req: &CheckRequest<BridgeConf>) -> Result<(), BridgeError> {
     let s = load_settings(&req.config, Some(&req.args))?;
-    let ns = crate::netns::open(&req.netns).map_err(|e| {
+    let ns = NetNs::open(&req.netns).map_err(|e| {
         BridgeError::kernel_with_code(4, format!("failed to open netns {:?}", req.netns), e)
     })?;
     if let Some(t) = &s.ipam_type {

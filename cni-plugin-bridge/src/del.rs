@@ -2,8 +2,8 @@
 //! failures are reported together. A missing netns, link, reservation or rule is success; the
 //! bridge is never deleted.
 
-use cni_netlink::Netlink;
 use cni_netlink::masquerade::Attachment;
+use cni_netlink::{NetNs, Netlink};
 use cni_skel::DelRequest;
 
 use crate::config::BridgeConf;
@@ -52,7 +52,7 @@ pub(crate) async fn del(req: &DelRequest<BridgeConf>) -> Result<(), BridgeError>
 /// Deletes the container interface (the kernel deletes the host end with it). A namespace that
 /// no longer exists, or a missing link, is success.
 async fn delete_veth(netns: &std::path::Path, ifname: &str) -> Result<(), BridgeError> {
-    let ns = match crate::netns::open(netns) {
+    let ns = match NetNs::open(netns) {
         Ok(ns) => ns,
         Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => {

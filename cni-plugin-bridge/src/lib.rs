@@ -30,7 +30,6 @@ mod gc;
 mod host;
 mod ipam;
 mod masq;
-mod netns;
 mod plugin;
 mod pod;
 pub mod result;
