@@ -488,3 +488,29 @@ fn concurrent_in_process_allocations_are_distinct() {
     got.dedup();
     assert_eq!(got.len(), 32);
 }
+
+#[test]
+fn last_reserved_file_is_rewritten_exactly() {
+    let dir = TempDir::new("lastip");
+    let store = DiskStore::open(dir.path(), "mynet").unwrap();
+    for (ip, range) in [
+        ("10.1.2.100", 0),
+        ("10.1.2.9", 0),
+        ("2001:db8::abcd", 1),
+        ("2001:db8::1", 1),
+    ] {
+        assert!(
+            store
+                .reserve("c", "eth0", ip.parse().unwrap(), range)
+                .unwrap()
+        );
+        assert_eq!(read(&dir, &format!("last_reserved_ip.{range}")), ip);
+        assert_eq!(
+            store.last_reserved_ip(range).unwrap(),
+            Some(ip.parse().unwrap())
+        );
+    }
+    // A garbled file is ignored, not an error (Go logs and starts over).
+    fs::write(dir.join("mynet/last_reserved_ip.0"), "garbage").unwrap();
+    assert_eq!(store.last_reserved_ip(0).unwrap(), None);
+}

@@ -169,6 +169,27 @@ fn create_then_write(path: &Path, content: &[u8]) -> Result<bool> {
     Ok(true)
 }
 
+/// Replaces the content of `path` (created with mode 0644 if missing) by overwriting it from
+/// the start and then setting its length. The result is what Go's truncate-and-write leaves,
+/// but a truncation to zero makes ext4 flush the file's data on close (`auto_da_alloc`), and
+/// the next ADD's truncation then waits for that write-back: milliseconds per ADD. The file
+/// is only read under the lock, and a half-written address is ignored like any unreadable one.
+fn write_in_place(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .open(path)?;
+    file.write_all_at(content, 0)?;
+    let len = u64::try_from(content.len()).unwrap_or(u64::MAX);
+    if file.metadata()?.len() != len {
+        file.set_len(len)?;
+    }
+    Ok(())
+}
+
 /// Parses the content of a reservation file: `id\r\nifname`, or a legacy bare `id`.
 pub fn parse_reservation(ip: IpAddr, content: &str) -> Reservation {
     let content = content.trim();
@@ -219,13 +240,7 @@ impl Store for DiskStore {
             }
         }
         let last = self.last_ip_path(range_id);
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .open(&last)
-            .and_then(|mut f| f.write_all(ip.to_string().as_bytes()))
+        write_in_place(&last, ip.to_string().as_bytes())
             .map_err(|e| IpamError::io(format!("writing {}", last.display()), e))?;
         Ok(true)
     }
