@@ -48,7 +48,8 @@ pub fn network_name(name: &str) -> Result<(), CniError> {
 /// Validates `CNI_IFNAME`, every failure code 4: empty (`interface name is empty`); longer than 15
 /// bytes (`interface name is too long`, details `interface name should be less than 16
 /// characters`); `.` or `..` (`interface name is . or ..`); containing `/`, `:` or any Unicode
-/// whitespace (`interface name contains / or : or whitespace characters`).
+/// whitespace (`interface name contains / or : or whitespace characters`); containing a NUL
+/// (`interface name contains a NUL character`).
 pub fn interface_name(name: &str) -> Result<(), CniError> {
     if name.is_empty() {
         return Err(CniError::invalid_environment("interface name is empty"));
@@ -70,6 +71,13 @@ pub fn interface_name(name: &str) -> Result<(), CniError> {
     {
         return Err(CniError::invalid_environment(
             "interface name contains / or : or whitespace characters",
+        ));
+    }
+    // The environment cannot carry a NUL, but an in-process caller can, and the kernel would
+    // cut the name there ("et\0h0" would make "et").
+    if name.contains('\0') {
+        return Err(CniError::invalid_environment(
+            "interface name contains a NUL character",
         ));
     }
     Ok(())
