@@ -1,6 +1,7 @@
 //! The [`Ipam`] trait, and [`add_then`], the release-on-failure idiom.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use cni_types::Result100;
@@ -38,6 +39,34 @@ pub trait Ipam: Send + Sync {
         Ok(())
     }
 }
+
+/// Forwards every verb through a pointer, so `Box<dyn Ipam>` (what [`crate::ipam_for`]
+/// returns) and `Arc<dyn Ipam>` are IPAMs too.
+macro_rules! forward_ipam {
+    ($ptr:ident) => {
+        #[async_trait]
+        impl<T: Ipam + ?Sized> Ipam for $ptr<T> {
+            async fn add(&self, req: &IpamRequest) -> Result<Result100> {
+                (**self).add(req).await
+            }
+            async fn del(&self, req: &IpamRequest) -> Result<()> {
+                (**self).del(req).await
+            }
+            async fn check(&self, req: &IpamRequest) -> Result<()> {
+                (**self).check(req).await
+            }
+            async fn status(&self, req: &IpamRequest) -> Result<()> {
+                (**self).status(req).await
+            }
+            async fn gc(&self, req: &IpamRequest) -> Result<()> {
+                (**self).gc(req).await
+            }
+        }
+    };
+}
+
+forward_ipam!(Box);
+forward_ipam!(Arc);
 
 /// IPAM ADD, then `then` with the IPAM result; when `then` fails, the IPAM allocation is
 /// released with DEL (best effort, logged) before `then`'s error is returned — what the spec

@@ -315,3 +315,16 @@ fn check_against_prev_result() {
     c["prevResult"] = json!({"cniVersion": "1.0.0", "ips": [{"address": "10.10.0.2/24"}]});
     block(StaticIpam.check(&request(&c, "d", "eth0"))).unwrap();
 }
+
+#[test]
+fn chosen_by_type_and_usable_behind_pointers() {
+    let c = conf(json!({"type": "static", "addresses": [{"address": "10.10.0.1/24"}]}));
+    let ipam = cni_ipam::ipam_for("static");
+    let r = block(ipam.add(&request(&c, "d", "eth0"))).unwrap();
+    assert_eq!(r.ips[0].address.to_string(), "10.10.0.1/24");
+    let shared: std::sync::Arc<dyn Ipam> = std::sync::Arc::new(StaticIpam);
+    assert_eq!(block(shared.add(&request(&c, "d", "eth0"))).unwrap(), r);
+    // A boxed IPAM runs as a plugin too.
+    let run = run_in_process(cni_ipam::ipam_for("static"), "ADD", &c, "d", "eth0", "");
+    assert_eq!(run.json()["ips"][0]["address"], "10.10.0.1/24");
+}
