@@ -124,3 +124,90 @@ pub fn spread(times: &[Duration]) -> (Duration, Duration, Duration) {
         at(sorted.len().saturating_sub(1)),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, node: &str, ip: [u8; 4]) -> PodSummary {
+        PodSummary {
+            name: name.into(),
+            node: node.into(),
+            ip: IpAddr::from(ip),
+        }
+    }
+
+    fn seen(ip: Option<[u8; 4]>) -> ProbeOutcome {
+        ProbeOutcome {
+            seen_source: ip.map(IpAddr::from),
+            error: ip.is_none().then(|| "connection timed out".to_owned()),
+            took: Duration::from_millis(1),
+        }
+    }
+
+    #[test]
+    fn a_good_run_has_no_failures() {
+        let (a, b) = (
+            pod("a", "node1", [10, 244, 1, 2]),
+            pod("b", "node2", [10, 244, 2, 2]),
+        );
+        let report = DemoReport {
+            pods: vec![a.clone(), b.clone()],
+            probes: vec![PodProbe {
+                from: a.clone(),
+                to: b,
+                outcome: seen(Some([10, 244, 1, 2])),
+            }],
+            external: vec![ExternalProbe {
+                from: a,
+                node_ip: IpAddr::from([192, 168, 1, 11]),
+                outcome: seen(Some([192, 168, 1, 11])),
+            }],
+            ..DemoReport::default()
+        };
+        assert!(report.all_good(), "{:?}", report.failures());
+    }
+
+    #[test]
+    fn nat_a_lost_connection_and_leftovers_are_each_reported() {
+        let (a, b) = (
+            pod("a", "node1", [10, 244, 1, 2]),
+            pod("b", "node2", [10, 244, 2, 2]),
+        );
+        let report = DemoReport {
+            probes: vec![
+                PodProbe {
+                    from: a.clone(),
+                    to: b.clone(),
+                    outcome: seen(Some([192, 168, 1, 11])),
+                },
+                PodProbe {
+                    from: b,
+                    to: a.clone(),
+                    outcome: seen(None),
+                },
+            ],
+            external: vec![ExternalProbe {
+                from: a,
+                node_ip: IpAddr::from([192, 168, 1, 11]),
+                outcome: seen(Some([10, 244, 1, 2])),
+            }],
+            leftovers: vec!["node1: host-local still leases 10.244.1.2".into()],
+            ..DemoReport::default()
+        };
+        let failures = report.failures();
+        assert_eq!(failures.len(), 4, "{failures:?}");
+        assert!(failures[0].contains("saw 192.168.1.11, not 10.244.1.2 (NAT)"));
+        assert!(failures[1].contains("no connection (connection timed out)"));
+        assert!(failures[2].contains("expected the server to see the node address 192.168.1.11"));
+        assert!(failures[3].starts_with("left behind: node1"));
+        assert!(!report.all_good());
+    }
+
+    #[test]
+    fn spread_is_min_median_max() {
+        let ms = |v: u64| Duration::from_millis(v);
+        assert_eq!(spread(&[ms(30), ms(10), ms(20)]), (ms(10), ms(20), ms(30)));
+        assert_eq!(spread(&[]), (ms(0), ms(0), ms(0)));
+    }
+}
