@@ -52,16 +52,6 @@ pub fn parse_cidr(s: &str) -> Result<IpNetwork> {
     IpNetwork::new(ip, prefix).map_err(|_| bad())
 }
 
-/// Parses an address given either bare or with a prefix (`10.1.2.3` or `10.1.2.3/24`), as
-/// Go's `ip.IP` does for requested addresses; the prefix is checked, then dropped.
-pub fn parse_ip_maybe_cidr(s: &str) -> Result<IpAddr> {
-    if s.contains('/') {
-        parse_cidr(s).map(|n| n.ip())
-    } else {
-        parse_ip(s)
-    }
-}
-
 /// The network address of `net` (host bits cleared).
 pub fn network_addr(net: &IpNetwork) -> IpAddr {
     net.network()
@@ -76,12 +66,6 @@ pub fn last_addr(net: &IpNetwork) -> IpAddr {
             IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) | mask))
         }
     }
-}
-
-/// The number of host bits of `net`.
-pub fn host_bits(net: &IpNetwork) -> u8 {
-    let bits = if net.is_ipv4() { 32 } else { 128 };
-    bits - net.prefix()
 }
 
 #[cfg(test)]
@@ -116,12 +100,6 @@ mod tests {
         assert_eq!(n, "10.1.2.5/24");
         let n = parse_cidr("2001:db8:1::/64").map(|n| last_addr(&n).to_string());
         assert_eq!(n.unwrap(), "2001:db8:1:0:ffff:ffff:ffff:ffff");
-        assert_eq!(
-            parse_ip_maybe_cidr("10.1.2.10/24")
-                .map(|i| i.to_string())
-                .unwrap(),
-            "10.1.2.10"
-        );
         assert_eq!(
             parse_ip("::ffff:1.2.3.4").map(|i| i.to_string()).unwrap(),
             "1.2.3.4"

@@ -65,7 +65,6 @@ pub mod error;
 pub mod host_local;
 pub mod ip;
 pub mod ipam;
-pub mod names;
 pub mod plugin;
 pub mod request;
 pub mod select;

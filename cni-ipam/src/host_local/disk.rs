@@ -25,7 +25,6 @@ use nix::unistd::linkat;
 
 use crate::error::{IpamError, Result};
 use crate::host_local::store::{Reservation, Store, StoreLock};
-use crate::names::validate_network_name;
 
 /// The default `dataDir`.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/networks";
@@ -49,7 +48,7 @@ impl DiskStore {
     /// or `..`), so the store cannot leave `data_dir` (code 7). Failing to create the
     /// directory or the lock file is an I/O error (code 5).
     pub fn open(data_dir: &Path, network: &str) -> Result<Self> {
-        validate_network_name(network)?;
+        cni_types::validate::network_name(network)?;
         let dir = data_dir.join(network);
         DirBuilder::new()
             .recursive(true)
@@ -65,7 +64,7 @@ impl DiskStore {
     /// Opens the store of `network` under `data_dir` if its directory exists; `None` when
     /// there is no state at all (DEL, CHECK, GC and STATUS need not create it).
     pub fn open_existing(data_dir: &Path, network: &str) -> Result<Option<Self>> {
-        validate_network_name(network)?;
+        cni_types::validate::network_name(network)?;
         let dir = data_dir.join(network);
         match fs::metadata(&dir) {
             Ok(m) if m.is_dir() => Ok(Some(DiskStore { dir })),

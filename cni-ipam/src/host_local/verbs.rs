@@ -9,7 +9,6 @@ use crate::host_local::disk::DiskStore;
 use crate::host_local::dns::read_resolv_conf;
 use crate::host_local::ops;
 use crate::ipam::Ipam;
-use crate::names::{validate_container_id, validate_ifname};
 use crate::request::IpamRequest;
 
 /// host-local IPAM, in-process, sharing its on-disk state with Go host-local.
@@ -20,8 +19,9 @@ use crate::request::IpamRequest;
 pub struct HostLocal;
 
 fn check_attachment(req: &IpamRequest) -> Result<()> {
-    validate_container_id(&req.container_id)?;
-    validate_ifname(&req.ifname)
+    cni_types::validate::container_id(&req.container_id)?;
+    cni_types::validate::interface_name(&req.ifname)?;
+    Ok(())
 }
 
 impl HostLocal {
