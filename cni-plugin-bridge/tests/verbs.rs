@@ -281,6 +281,12 @@ fn second_pod_shares_the_bridge_and_reaches_the_first() {
         .unwrap()
         .unwrap();
     accept.join().unwrap().unwrap();
+    // The bridge keeps its MAC as ports come and go (it was pinned when the gateway was set).
+    Call::new(OURS, "DEL", &p1).run(&node, &conf).expect_ok();
+    assert_eq!(
+        link(&node, "cni0").unwrap()["address"],
+        r1["interfaces"][0]["mac"]
+    );
 }
 
 #[test]
