@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use cni_ipam::IpamRequest;
+use cni_ipam::host_local::config::HostLocalConfig;
+use cni_ipam::host_local::disk::DiskStore;
+use cni_ipam::{IpamRequest, StaticConfig};
 use cni_skel::{AddRequest, CheckRequest, DelRequest, GcRequest, StatusRequest};
 use cni_types::Result100;
 
@@ -45,9 +47,20 @@ impl Ipam {
         })
     }
 
-    /// The IPAM of an ADD.
+    /// The IPAM of an ADD. The configuration of an in-process IPAM, and host-local's state
+    /// directory, are checked here, before the plugin changes anything: a bad `ipam` section or
+    /// an unusable `dataDir` fails the ADD without leaving a new bridge behind.
     pub(crate) fn for_add<C>(t: &str, r: &AddRequest<C>) -> Result<Ipam, BridgeError> {
-        Self::new(t, IpamRequest::from_add(r)?, &r.cni_path)
+        let req = IpamRequest::from_add(r)?;
+        match t {
+            "host-local" => {
+                let conf = HostLocalConfig::from_request(&req)?;
+                DiskStore::open(&conf.data_dir, &conf.network)?;
+            }
+            "static" => drop(StaticConfig::from_request(&req)?),
+            _ => {}
+        }
+        Self::new(t, req, &r.cni_path)
     }
 
     /// The IPAM of a DEL.
