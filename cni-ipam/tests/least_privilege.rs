@@ -17,8 +17,11 @@ use std::process::{Command, Stdio};
 use common::{TempDir, go_host_local, our_host_local};
 use serde_json::{Value, json};
 
-/// Relative path -> (kind, mode, uid, gid) of everything under `root`.
-fn modes(root: &Path) -> BTreeMap<PathBuf, (char, u32, u32, u32)> {
+/// Relative path -> (kind, mode, uid, gid) of everything under a directory.
+type Modes = BTreeMap<PathBuf, (char, u32, u32, u32)>;
+
+/// The [`Modes`] of everything under `root`.
+fn modes(root: &Path) -> Modes {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -103,13 +106,7 @@ fn conf(version: &str, data: &Path, valid: Option<&[&str]>) -> Value {
 
 /// The same sequence of calls with one binary, in its own tree; returns the tree's modes after
 /// the ADDs and at the end, and asserts nothing was written outside the data directory.
-fn exercise(
-    bin: &Path,
-    umask: u32,
-) -> (
-    BTreeMap<PathBuf, (char, u32, u32, u32)>,
-    BTreeMap<PathBuf, (char, u32, u32, u32)>,
-) {
+fn exercise(bin: &Path, umask: u32) -> (Modes, Modes) {
     let root = TempDir::new("rel-lp");
     let cwd = root.path().join("cwd");
     std::fs::create_dir_all(&cwd).unwrap();
@@ -150,7 +147,7 @@ fn exercise(
     (after_add, end)
 }
 
-fn modes_or_empty(p: &Path) -> BTreeMap<PathBuf, (char, u32, u32, u32)> {
+fn modes_or_empty(p: &Path) -> Modes {
     if p.is_dir() {
         modes(p)
     } else {
