@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cni_netlink::masquerade::Attachment;
-use cni_netlink::{Link, NetNs, Netlink};
+use cni_netlink::{ErrorKind, Link, NetNs, Netlink, VethPair};
 use cni_skel::AddRequest;
 use cni_types::{CniResult, Result100, Version};
 use ipnetwork::IpNetwork;
@@ -165,24 +165,15 @@ async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResul
             .map_err(|e| BridgeError::kernel(format!("failed to set {:?} up", req.ifname), e))?;
     }
 
-    // The port must forward before the pod's first packets (its gratuitous ARP) go out.
+    // The port must be up before the pod's first packets (its gratuitous ARP) go out.
     let host_veth = if s.disable_container_interface {
-        ctx.host.link_by_index(pair.host.index).await
-    } else {
         ctx.host
-            .wait_link_usable(pair.host.index, PORT_TIMEOUT)
+            .link_by_index(pair.host.index)
             .await
-            .map(Some)
-    }
-    .map_err(|e| BridgeError::kernel("bridge port in error state", e))?;
-    if !s.disable_container_interface {
-        // The pod end's operstate follows through the kernel's linkwatch; wait for it too, so
-        // the pod sees its interface up when ADD returns.
-        ctx.pod
-            .wait_link_usable(pair.container.index, PORT_TIMEOUT)
-            .await
-            .map_err(|e| BridgeError::kernel("the container interface did not come up", e))?;
-    }
+            .map_err(|e| BridgeError::kernel("failed to look the host veth up", e))?
+    } else {
+        Some(wait_ports(ctx, &pair).await?)
+    };
     // MACs may have changed: the host veth's when enslaved, the bridge's with its first port.
     if let Some(slot) = result.interfaces.get_mut(HOST_VETH_INDEX) {
         slot.mac = host_veth.as_ref().and_then(mac).or(slot.mac.take());
@@ -200,6 +191,44 @@ async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResul
     // Convert here, not in the skel, so a result the config's version cannot express (layer 2
     // with 0.1.0/0.2.0) fails this ADD and is undone.
     Ok(result.convert_to(req.version)?)
+}
+
+/// Waits, on kernel notifications, until both veth ends are operationally up (the pod end first,
+/// which is no bridge port), and returns the host end as it is then.
+///
+/// Like the reference, "up" means operstate UP, not STP forwarding: on a bridge with STP on, a new
+/// port spends tens of seconds listening and learning, and ADD does not wait for that.
+async fn wait_ports(ctx: &Ctx<'_>, pair: &VethPair) -> Result<Link, BridgeError> {
+    let port_error = |e| BridgeError::kernel("bridge port in error state", e);
+    ctx.pod
+        .wait_link_usable(pair.container.index, PORT_TIMEOUT)
+        .await
+        .map_err(|e| BridgeError::kernel("the container interface did not come up", e))?;
+    if let Some(link) = ctx
+        .host
+        .link_by_index(pair.host.index)
+        .await
+        .map_err(port_error)?
+        .filter(Link::is_usable)
+    {
+        return Ok(link);
+    }
+    match ctx
+        .host
+        .wait_link_usable(pair.host.index, PORT_TIMEOUT)
+        .await
+    {
+        Ok(link) => Ok(link),
+        // The wait also asks for STP forwarding; operstate UP is what counts here.
+        Err(e) if e.kind() == ErrorKind::Timeout => ctx
+            .host
+            .link_by_index(pair.host.index)
+            .await
+            .map_err(port_error)?
+            .filter(Link::is_usable)
+            .ok_or_else(|| port_error(e)),
+        Err(e) => Err(port_error(e)),
+    }
 }
 
 async fn undo(ctx: &Ctx<'_>, made: &Made) {

@@ -165,11 +165,17 @@ fn del_after_the_netns_is_gone_frees_everything() {
         json!({"isGateway": true, "ipMasq": true}),
     );
     added(&node, &pod, &c);
-    let path = pod.path().to_string_lossy().into_owned();
+    // The runtime deleted the namespace (its veth went with it) and its path is gone. (The
+    // test kit's /proc/<pid>/fd/<n> path of a dropped namespace could name a reused descriptor,
+    // so a path that no longer exists stands for it.)
     drop(pod);
     let other = node.pod("other");
     let mut del = Call::new(OURS, "DEL", &other);
-    del.netns = path;
+    del.netns = data
+        .path()
+        .join("deleted-netns")
+        .to_string_lossy()
+        .into_owned();
     del.run(&node, &c).expect_ok();
     assert_eq!(reservations(&data, "testnet"), 0);
     assert!(!nft_ruleset(&node).contains("id=ctr1"));

@@ -382,3 +382,19 @@ fn masquerade_with_iptables_when_asked() {
     assert_eq!(out.code(), 7);
     assert_eq!(out.json["msg"], "unknown ipmasq backend \"pf\"");
 }
+
+#[test]
+fn an_existing_bridge_with_stp_does_not_hold_add_back() {
+    // Like the reference, ADD waits for the port's operstate, not for STP to let it forward
+    // (listening + learning take 30 s with the default forward delay).
+    let e = env();
+    e.node
+        .ip(&["link", "add", "cni0", "type", "bridge", "stp_state", "1"])
+        .unwrap();
+    let started = std::time::Instant::now();
+    e.add(&e.conf(&["10.1.0.0/24"], json!({"isGateway": true})))
+        .expect_ok();
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    assert_eq!(e.host_veth()["operstate"], "UP");
+    assert_eq!(link(&e.pod, "eth0").unwrap()["operstate"], "UP");
+}
