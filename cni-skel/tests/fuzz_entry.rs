@@ -125,7 +125,7 @@ fn env_of(verb: usize, vals: &[(u8, usize); 5]) -> CniEnv {
     ];
     let plausible = ["c1", "/var/run/netns/x", "eth0", "", "/usr/lib/cni"];
     // Half the calls are ADDs, the rest any verb (or none, or garbage).
-    let verb = if verb % 2 == 0 {
+    let verb = if verb.is_multiple_of(2) {
         "ADD"
     } else {
         VERBS[(verb / 2) % VERBS.len()]
