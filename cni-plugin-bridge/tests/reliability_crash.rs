@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 /// The seed of the kill schedule: a failure reproduces with the same seed.
 const SEED: u64 = 0x5eed_c0de_0009;
-/// How many ADDs are killed.
+/// How many ADDs are killed (ipMasq config).
 const KILLS: usize = 80;
 
 fn net_conf(data: &TempDir) -> Value {
@@ -28,12 +28,39 @@ fn net_conf(data: &TempDir) -> Value {
     )
 }
 
-#[test]
-fn sigkill_at_random_points_of_add_then_del_leaves_nothing() {
+/// Runs `cmd` to completion and asserts it succeeded.
+fn run_ok(node: &TestNode, cmd: &str, id: &str, netns: &str, c: &Value, ctx: &str) {
+    let out = spawn(node, cmd, id, netns, "eth0", c)
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{ctx}: {cmd} failed: {} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `nft list ruleset` of the node (text, no handles): after a DEL it must be what it was
+/// before the ADD, whatever the ADD got to make (masquerade elements, spoof-check chains).
+fn ruleset(node: &TestNode) -> String {
+    nft_ruleset(node)
+}
+
+/// What one crash loop did.
+struct CrashFigures {
+    killed_running: usize,
+    finished_first: usize,
+    add_time: Duration,
+    span_us: u64,
+    elapsed: Duration,
+}
+
+/// Kills `kills` ADDs of `c` at seeded random points spread over one ADD's duration; after
+/// each, DEL must succeed and leave nothing of the attachment, and the next ADD must work.
+fn crash_loop(c: &Value, data: &TempDir, seed: u64, kills: usize) -> CrashFigures {
     let node = TestNode::new();
     let pod = node.pod("pod");
-    let data = TempDir::new("rel-crash");
-    let c = net_conf(&data);
     let netns = pod.path().to_string_lossy().into_owned();
 
     // Measure full ADDs (the first also creates the bridge) to spread the kills over one.
@@ -41,32 +68,23 @@ fn sigkill_at_random_points_of_add_then_del_leaves_nothing() {
     for i in 0..3 {
         let id = format!("measure{i}");
         let t = Instant::now();
-        let out = spawn(&node, "ADD", &id, &netns, "eth0", &c)
-            .wait_with_output()
-            .unwrap();
+        run_ok(&node, "ADD", &id, &netns, c, "measuring");
         durations.push(t.elapsed());
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        let out = spawn(&node, "DEL", &id, &netns, "eth0", &c)
-            .wait_with_output()
-            .unwrap();
-        assert!(out.status.success());
+        run_ok(&node, "DEL", &id, &netns, c, "measuring");
     }
     durations.sort();
     let add_time = durations[1];
     let span_us = u64::try_from(add_time.as_micros()).unwrap().max(1000);
+    let baseline = ruleset(&node);
 
-    let mut rng = Rng::new(SEED);
+    let mut rng = Rng::new(seed);
     let (mut killed_running, mut finished_first) = (0, 0);
     let started = Instant::now();
-    for i in 0..KILLS {
+    for i in 0..kills {
         let id = format!("crash{i}");
         let delay = Duration::from_micros(rng.below(span_us));
-        let ctx = format!("kill {i} after {delay:?} (seed {SEED:#x})");
-        let mut child = spawn(&node, "ADD", &id, &netns, "eth0", &c);
+        let ctx = format!("kill {i} after {delay:?} (seed {seed:#x})");
+        let mut child = spawn(&node, "ADD", &id, &netns, "eth0", c);
         std::thread::sleep(delay);
         match child.try_wait().unwrap() {
             Some(_) => finished_first += 1,
@@ -78,42 +96,88 @@ fn sigkill_at_random_points_of_add_then_del_leaves_nothing() {
         child.wait().unwrap();
 
         // The runtime's next call for this attachment: DEL, which must succeed.
-        let out = spawn(&node, "DEL", &id, &netns, "eth0", &c)
-            .wait_with_output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{ctx}: DEL failed: {} {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_attachment_gone(&node, Some(&pod), &data, "testnet", &id, "eth0", &ctx);
+        run_ok(&node, "DEL", &id, &netns, c, &ctx);
+        assert_attachment_gone(&node, Some(&pod), data, "testnet", &id, "eth0", &ctx);
+        assert_eq!(ruleset(&node), baseline, "{ctx}: nftables state left");
 
-        // And the attachment can be made again.
-        let out = spawn(&node, "ADD", &id, &netns, "eth0", &c)
-            .wait_with_output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{ctx}: next ADD failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        assert_eq!(reservations(&data, "testnet"), 1, "{ctx}");
+        // And the attachment can be made again, and deleted cleanly.
+        run_ok(&node, "ADD", &id, &netns, c, &ctx);
+        assert_eq!(reservations(data, "testnet"), 1, "{ctx}");
         assert_eq!(masq_entries_of(&node, &id, "eth0").len(), 1, "{ctx}");
         assert_eq!(host_veths(&node).len(), 1, "{ctx}");
-        let out = spawn(&node, "DEL", &id, &netns, "eth0", &c)
-            .wait_with_output()
-            .unwrap();
-        assert!(out.status.success(), "{ctx}");
-        assert_attachment_gone(&node, Some(&pod), &data, "testnet", &id, "eth0", &ctx);
+        run_ok(&node, "DEL", &id, &netns, c, &ctx);
+        assert_attachment_gone(&node, Some(&pod), data, "testnet", &id, "eth0", &ctx);
+        assert_eq!(ruleset(&node), baseline, "{ctx}: nftables state left");
     }
+    CrashFigures {
+        killed_running,
+        finished_first,
+        add_time,
+        span_us,
+        elapsed: started.elapsed(),
+    }
+}
+
+fn report(what: &str, kills: usize, f: &CrashFigures) {
     eprintln!(
-        "{KILLS} ADDs, {killed_running} killed while running, {finished_first} finished before \
-         the kill; one ADD takes {add_time:?}; kills spread over {span_us} us; {:?} in all",
-        started.elapsed()
+        "{what}: {kills} ADDs, {} killed while running, {} finished before the kill; one ADD \
+         takes {:?}; kills spread over {} us; {:?} in all",
+        f.killed_running, f.finished_first, f.add_time, f.span_us, f.elapsed
     );
     // The schedule must really hit running ADDs, not only finished ones.
-    assert!(killed_running >= KILLS / 2, "{killed_running} of {KILLS}");
+    assert!(
+        f.killed_running >= kills / 2,
+        "{} of {kills}",
+        f.killed_running
+    );
+}
+
+#[test]
+fn sigkill_at_random_points_of_add_then_del_leaves_nothing() {
+    let data = TempDir::new("rel-crash");
+    let figures = crash_loop(&net_conf(&data), &data, SEED, KILLS);
+    report("ipMasq", KILLS, &figures);
+}
+
+#[test]
+fn sigkill_with_mac_spoof_check_then_del_leaves_nothing() {
+    // macspoofchk adds per-attachment nftables chains (through the nft command), a longer ADD
+    // with more points to die at.
+    const SPOOF_KILLS: usize = 30;
+    let data = TempDir::new("rel-crash-spoof");
+    let mut c = net_conf(&data);
+    c["macspoofchk"] = json!(true);
+    let figures = crash_loop(&c, &data, SEED ^ 0x5900f, SPOOF_KILLS);
+    report("ipMasq + macspoofchk", SPOOF_KILLS, &figures);
+}
+
+#[test]
+fn sigkill_during_del_then_del_again_leaves_nothing() {
+    // A runtime whose DEL was killed sends it again.
+    let node = TestNode::new();
+    let pod = node.pod("pod");
+    let data = TempDir::new("rel-crash-del");
+    let c = net_conf(&data);
+    let netns = pod.path().to_string_lossy().into_owned();
+    run_ok(&node, "ADD", "m", &netns, &c, "measuring");
+    let t = Instant::now();
+    run_ok(&node, "DEL", "m", &netns, &c, "measuring");
+    let span_us = u64::try_from(t.elapsed().as_micros()).unwrap().max(1000);
+    let baseline = ruleset(&node);
+    let mut rng = Rng::new(SEED ^ 0xde1);
+    for i in 0..20 {
+        let id = format!("del{i}");
+        run_ok(&node, "ADD", &id, &netns, &c, "setup");
+        let delay = Duration::from_micros(rng.below(span_us));
+        let ctx = format!("DEL {i} killed after {delay:?}");
+        let mut child = spawn(&node, "DEL", &id, &netns, "eth0", &c);
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        child.wait().unwrap();
+        run_ok(&node, "DEL", &id, &netns, &c, &ctx);
+        assert_attachment_gone(&node, Some(&pod), &data, "testnet", &id, "eth0", &ctx);
+        assert_eq!(ruleset(&node), baseline, "{ctx}");
+    }
 }
 
 #[test]
