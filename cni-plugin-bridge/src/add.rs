@@ -96,7 +96,9 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
         pod_ns,
         pod,
     };
+    tracing::debug!("ADD: checks done");
     let bridge = host::ensure_bridge(&ctx.host, &ctx.s).await?;
+    tracing::debug!(bridge = %bridge.name, "ADD: bridge ready");
     let mut made = Made::default();
     match build(&ctx, &bridge, &mut made).await {
         Ok(result) => Ok(result),
@@ -111,6 +113,7 @@ async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResul
     let (req, s) = (ctx.req, &ctx.s);
     let pair = pod::create_veth(&ctx.host, &ctx.pod, s, &req.ifname, bridge).await?;
     made.veth = true;
+    tracing::debug!(host_veth = %pair.host.name, "ADD: veth pair created");
     pod::configure_port(&ctx.host, s, &pair.host).await?;
 
     let mac = |l: &Link| l.mac.map(|m| m.to_string());
@@ -137,6 +140,7 @@ async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResul
     if let Some(ipam) = &ctx.ipam {
         let ipam_result = ipam.add().await?;
         made.ipam = true;
+        tracing::debug!("ADD: IPAM done");
         result.ips = ipam_result.ips;
         result.routes = ipam_result.routes;
         result.dns = ipam_result.dns;
@@ -145,8 +149,10 @@ async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResul
         }
         let gateways = calc_gateways(&mut result, s.is_gateway, s.is_default_gateway)?;
         pod::configure_l3(&ctx.pod, &ctx.pod_ns, s, &pair.container, &result).await?;
+        tracing::debug!("ADD: pod interface configured");
         if s.is_gateway {
             host::ensure_gateways(&ctx.host, bridge, &gateways, s).await?;
+            tracing::debug!("ADD: gateway on the bridge");
         }
         if let Some(masq) = &ctx.masq {
             let addrs: Vec<IpNetwork> = result.ips.iter().map(|ip| ip.address).collect();
@@ -157,6 +163,7 @@ async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResul
                 &addrs,
                 &s.non_masquerade_cidrs,
             )?;
+            tracing::debug!("ADD: masquerade entry added");
         }
     } else if !s.disable_container_interface {
         ctx.pod
@@ -174,6 +181,7 @@ async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResul
     } else {
         Some(wait_ports(ctx, &pair).await?)
     };
+    tracing::debug!("ADD: ports up");
     // MACs may have changed: the host veth's when enslaved, the bridge's with its first port.
     if let Some(slot) = result.interfaces.get_mut(HOST_VETH_INDEX) {
         slot.mac = host_veth.as_ref().and_then(mac).or(slot.mac.take());
