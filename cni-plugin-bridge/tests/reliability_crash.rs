@@ -74,7 +74,8 @@ fn crash_loop(c: &Value, data: &TempDir, seed: u64, kills: usize) -> CrashFigure
     }
     durations.sort();
     let add_time = durations[1];
-    let span_us = u64::try_from(add_time.as_micros()).unwrap().max(1000);
+    let mut span_us = u64::try_from(add_time.as_micros()).unwrap().max(1000);
+    let mut recent = durations.clone();
     let baseline = ruleset(&node);
 
     let mut rng = Rng::new(seed);
@@ -100,8 +101,19 @@ fn crash_loop(c: &Value, data: &TempDir, seed: u64, kills: usize) -> CrashFigure
         assert_attachment_gone(&node, Some(&pod), data, "testnet", &id, "eth0", &ctx);
         assert_eq!(ruleset(&node), baseline, "{ctx}: nftables state left");
 
-        // And the attachment can be made again, and deleted cleanly.
+        // And the attachment can be made again, and deleted cleanly. Its duration keeps the
+        // kill schedule calibrated to the machine's current load (median of the last five).
+        let t = Instant::now();
         run_ok(&node, "ADD", &id, &netns, c, &ctx);
+        recent.push(t.elapsed());
+        if recent.len() > 5 {
+            recent.remove(0);
+        }
+        let mut sorted = recent.clone();
+        sorted.sort();
+        span_us = u64::try_from(sorted[sorted.len() / 2].as_micros())
+            .unwrap()
+            .max(1000);
         assert_eq!(reservations(data, "testnet"), 1, "{ctx}");
         assert_eq!(masq_entries_of(&node, &id, "eth0").len(), 1, "{ctx}");
         assert_eq!(host_veths(&node).len(), 1, "{ctx}");
@@ -121,7 +133,7 @@ fn crash_loop(c: &Value, data: &TempDir, seed: u64, kills: usize) -> CrashFigure
 fn report(what: &str, kills: usize, f: &CrashFigures) {
     eprintln!(
         "{what}: {kills} ADDs, {} killed while running, {} finished before the kill; one ADD \
-         takes {:?}; kills spread over {} us; {:?} in all",
+         takes {:?} (first measure); kills spread over the last {} us; {:?} in all",
         f.killed_running, f.finished_first, f.add_time, f.span_us, f.elapsed
     );
     // The schedule must really hit running ADDs, not only finished ones.
