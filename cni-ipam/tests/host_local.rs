@@ -514,3 +514,20 @@ fn last_reserved_file_is_rewritten_exactly() {
     fs::write(dir.join("mynet/last_reserved_ip.0"), "garbage").unwrap();
     assert_eq!(store.last_reserved_ip(0).unwrap(), None);
 }
+
+#[test]
+fn gc_frees_ownerless_files_left_by_a_crash() {
+    // Go host-local creates the file, then writes it: a kill in between leaves an empty file
+    // that no DEL matches. GC frees it (no valid attachment has an empty id).
+    let dir = TempDir::new("gc-crash");
+    let conf = simple(&dir, "10.1.2.0/24");
+    block(HostLocal.add(&request(&conf, "alive", "eth0"))).unwrap();
+    fs::write(dir.join("mynet/10.1.2.50"), "").unwrap();
+    block(HostLocal.del(&request(&conf, "whoever", "eth0"))).unwrap();
+    assert!(dir.join("mynet/10.1.2.50").exists());
+    let req =
+        request(&conf, "", "").with_valid_attachments(vec![GcAttachment::new("alive", "eth0")]);
+    assert_eq!(HostLocal.gc_blocking(&req).unwrap(), 1);
+    assert!(!dir.join("mynet/10.1.2.50").exists());
+    assert!(dir.join("mynet/10.1.2.2").exists());
+}
