@@ -1,0 +1,261 @@
+//! The benchmark: our `bridge` plugin against the Go reference `bridge` + `host-local`, and
+//! against the floor (the same kernel work in-process), through the real exec protocol.
+//!
+//! [`run`] measures ADD, CHECK and DEL — p50 and p99 latency, pods per second, CPU time and peak
+//! RSS of the plugin processes (from `wait4(2)`) — for every scenario of the matrix (each
+//! concurrency, `ipMasq` off and on, at [`BenchOptions::pods`]) and a serial scale run at
+//! [`BenchOptions::scale_pods`] (the first hundred ADDs against the last hundred). Every variant
+//! of a scenario gets a fresh node namespace with its own pod namespaces and host-local data
+//! directory; one call at a time, the variants alternate call by call.
+//!
+//! The caller must already be in namespaces of its own
+//! ([`crate::sandbox::enter_private_namespaces`]) and, unless [`BenchOptions::bridge`] names a
+//! plugin binary, must dispatch to the plugin when invoked as `bridge` ([`crate::multicall`]).
+//! Run it with `cargo run --release --example bench`.
+
+mod exec;
+mod floor;
+mod options;
+mod report;
+mod runner;
+mod stats;
+mod world;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use options::{BenchOptions, Plugins, USAGE};
+pub use report::{BenchReport, Scenario, ScenarioReport, print_scenario, print_targets};
+pub use runner::Phases;
+pub use stats::{Phase, Sample, Summary, quantile};
+pub use world::{MasqBackend, Variant, Verb};
+
+use crate::error::{Error, Result};
+use crate::multicall::install_plugin_links;
+use world::{Binaries, World};
+
+/// A temporary directory for the run's state (plugin link, host-local data), removed when
+/// dropped.
+struct StateDir(PathBuf);
+
+impl StateDir {
+    fn create() -> Result<StateDir> {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let dir =
+            std::env::temp_dir().join(format!("cni-rs-bench-{}-{nanos:08x}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+        Ok(StateDir(dir))
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The variants of a scenario, in the order they alternate.
+fn variants(opts: &BenchOptions, masq: bool) -> Vec<Variant> {
+    let mut v = Vec::new();
+    if opts.plugins.ours() {
+        v.push(Variant::Ours(MasqBackend::Nftables));
+        if masq {
+            v.push(Variant::Ours(MasqBackend::Iptables));
+        }
+    }
+    if opts.plugins.go() {
+        v.push(Variant::Go);
+    }
+    if opts.floor {
+        v.push(Variant::Floor);
+    }
+    v
+}
+
+/// Runs one scenario: builds every variant's world, runs the three verbs, drops the worlds.
+fn scenario(
+    opts: &BenchOptions,
+    bins: &Binaries,
+    state: &Path,
+    s: Scenario,
+    seq: usize,
+) -> Result<ScenarioReport> {
+    let list = variants(opts, s.masq);
+    let mut worlds = Vec::with_capacity(list.len());
+    for (k, v) in list.iter().enumerate() {
+        worlds.push(World::new(
+            *v,
+            s.masq,
+            s.pods,
+            bins,
+            &state.join(format!("s{seq}-v{k}")),
+        )?);
+    }
+    let phases = runner::run_worlds(&worlds, s.concurrency)?;
+    drop(worlds);
+    Ok(ScenarioReport {
+        scenario: s,
+        results: list.into_iter().zip(phases).collect(),
+    })
+}
+
+fn w(out: &mut dyn Write, text: std::fmt::Arguments<'_>) -> Result<()> {
+    out.write_fmt(text)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(Error::io("writing the report"))
+}
+
+/// The machine, for the report: CPU model, cores, kernel, load.
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "{model}, {cores} cores, kernel {}, load average {}",
+        kernel.trim(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+/// Runs the benchmark, writing Markdown tables to `out` as scenarios finish, and returns every
+/// figure. Fails when a plugin call fails (the benchmark is also a proof that every call works)
+/// or the Go plugins are asked for and missing.
+pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport> {
+    let state = StateDir::create()?;
+    let ours = match &opts.bridge {
+        Some(p) => p.clone(),
+        None => install_plugin_links(&state.0.join("bin"))?.join("bridge"),
+    };
+    let bins = Binaries {
+        ours,
+        go_dir: opts.go_dir.clone(),
+    };
+    if opts.plugins.go() {
+        for name in ["bridge", "host-local"] {
+            let p = bins.go_dir.join(name);
+            if !p.is_file() {
+                return Err(Error::Usage(format!(
+                    "the Go reference plugin {} is missing (Debian package \
+                     containernetworking-plugins), or use --plugins ours",
+                    p.display()
+                )));
+            }
+        }
+    }
+    w(out, format_args!("## Machine\n\n{}\n", machine()))?;
+    w(
+        out,
+        format_args!(
+            "ours: {} (host-local in-process; ipMasq: nftables over netlink, or iptables \
+             processes)\ngo: {}/bridge + host-local (v1.1.1: ipMasq only with iptables, here {})\n\
+             floor: cni-netlink in-process (veth into the pod, bridge port, address, link up, \
+             default route; nftables element with ipMasq)",
+            bins.ours.display(),
+            bins.go_dir.display(),
+            iptables_version()
+        ),
+    )?;
+    let mut report = BenchReport::default();
+    let mut seq = 0;
+    for &masq in &opts.masq {
+        for &concurrency in &opts.concurrency {
+            let s = Scenario {
+                pods: opts.pods,
+                concurrency,
+                masq,
+            };
+            let r = scenario(opts, &bins, &state.0, s, seq)?;
+            seq += 1;
+            print_scenario(out, &r, false)?;
+            report.matrix.push(r);
+        }
+    }
+    if opts.scale_pods > 0 {
+        for &masq in &opts.masq {
+            let s = Scenario {
+                pods: opts.scale_pods,
+                concurrency: 1,
+                masq,
+            };
+            let r = scenario(opts, &bins, &state.0, s, seq)?;
+            seq += 1;
+            print_scenario(out, &r, true)?;
+            report.scale.push(r);
+        }
+    }
+    print_targets(out, &report)?;
+    if let Some(wrapper) = &opts.wrap {
+        wrapped_add(&bins, &state.0.join("wrapped"), wrapper)?;
+        w(
+            out,
+            format_args!(
+                "\none ADD of ours (the node's second pod) ran under: {}",
+                wrapper.join(" ")
+            ),
+        )?;
+    }
+    Ok(report)
+}
+
+fn iptables_version() -> String {
+    std::process::Command::new("iptables")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "iptables not found".into())
+}
+
+/// One ADD of ours to make the bridge, then the second pod's ADD under `wrapper` (a profiler).
+fn wrapped_add(bins: &Binaries, state: &Path, wrapper: &[String]) -> Result<()> {
+    let (program, wrapper_args) = wrapper
+        .split_first()
+        .ok_or_else(|| Error::Usage("an empty wrapper command".into()))?;
+    let world = World::new(Variant::Ours(MasqBackend::Nftables), false, 2, bins, state)?;
+    let plugin = world
+        .plugin()
+        .ok_or_else(|| Error::Verification("no plugin to profile".into()))?;
+    let pod = world
+        .pods
+        .get(1)
+        .ok_or_else(|| Error::Verification("no second pod".into()))?;
+    let id = world::container_id(1);
+    world
+        .ns
+        .run_blocking(|| -> Result<()> {
+            let mut worker = world.worker()?;
+            world.op(&mut worker, Verb::Add, 0, None)?;
+            let env = exec::CallEnv {
+                command: "ADD",
+                container_id: &id,
+                netns: pod.path(),
+                ifname: world::IFNAME,
+                cni_path: world.cni_path(),
+            };
+            let stdin = world.stdin(Verb::Add, None)?;
+            let mut args: Vec<&std::ffi::OsStr> = wrapper_args.iter().map(|a| a.as_ref()).collect();
+            args.push(plugin.as_os_str());
+            exec::call(Path::new(program), &args, &env, &stdin).map(drop)
+        })
+        .map_err(Error::netlink("entering the node namespace"))?
+}
