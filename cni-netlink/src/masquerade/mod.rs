@@ -181,6 +181,13 @@ impl Attachment {
             ifname: ifname.into(),
         }
     }
+
+    /// Checks that the nftables backend can record this attachment (an element comment of at
+    /// most 254 bytes, `if=<ifname> id=<container id>`, without NUL), so a plugin can refuse an
+    /// unusable container id before it changes anything. Errors are invalid-input.
+    pub fn check_recordable(&self) -> Result<()> {
+        names::attachment_comment(self).map(drop)
+    }
 }
 
 /// One masqueraded address and the attachment that owns it.
