@@ -87,6 +87,15 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
         Some(backend) => Some(Masq::open(backend)?),
         None => None,
     };
+    // nftables records the attachment in an element comment of bounded length: an id too long
+    // for it is refused here, before anything is made, rather than after the veth and the IPAM.
+    if let Some(Masq::Nft(_)) = &masq
+        && let Err(e) = Attachment::new(&req.container_id, &req.ifname).check_recordable()
+    {
+        return Err(BridgeError::env(format!(
+            "container id cannot be used for IP masquerading: {e}"
+        )));
+    }
     let ctx = Ctx {
         req,
         s,

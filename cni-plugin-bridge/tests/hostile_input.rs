@@ -405,6 +405,13 @@ fn bad_environment_to_the_bridge_binary() {
             "containerid",
         ),
         (
+            "container id of 300 bytes",
+            "CNI_CONTAINERID",
+            s(&"c".repeat(300)),
+            4,
+            "container id",
+        ),
+        (
             "ifname with a slash",
             "CNI_IFNAME",
             s("a/b"),
