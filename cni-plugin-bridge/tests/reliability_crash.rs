@@ -115,7 +115,13 @@ fn crash_loop(c: &Value, data: &TempDir, seed: u64, kills: usize) -> CrashFigure
             .unwrap()
             .max(1000);
         assert_eq!(reservations(data, "testnet"), 1, "{ctx}");
-        assert_eq!(masq_entries_of(&node, &id, "eth0").len(), 1, "{ctx}");
+        if c["ipMasqBackend"] == "iptables" {
+            // Go's layout: a CNI-<hash> chain per attachment, jumped to from POSTROUTING.
+            let rules = ruleset(&node);
+            assert_eq!(rules.matches("jump CNI-").count(), 1, "{ctx}: {rules}");
+        } else {
+            assert_eq!(masq_entries_of(&node, &id, "eth0").len(), 1, "{ctx}");
+        }
         assert_eq!(host_veths(&node).len(), 1, "{ctx}");
         run_ok(&node, "DEL", &id, &netns, c, &ctx);
         assert_attachment_gone(&node, Some(&pod), data, "testnet", &id, "eth0", &ctx);
@@ -161,6 +167,17 @@ fn sigkill_with_mac_spoof_check_then_del_leaves_nothing() {
     c["macspoofchk"] = json!(true);
     let figures = crash_loop(&c, &data, SEED ^ 0x5900f, SPOOF_KILLS);
     report("ipMasq + macspoofchk", SPOOF_KILLS, &figures);
+}
+
+#[test]
+fn sigkill_with_the_iptables_backend_then_del_leaves_nothing() {
+    // The Go-compatible backend runs iptables processes: more, slower steps to die between.
+    const IPT_KILLS: usize = 20;
+    let data = TempDir::new("rel-crash-ipt");
+    let mut c = net_conf(&data);
+    c["ipMasqBackend"] = json!("iptables");
+    let figures = crash_loop(&c, &data, SEED ^ 0x1b7, IPT_KILLS);
+    report("ipMasq with iptables", IPT_KILLS, &figures);
 }
 
 #[test]
