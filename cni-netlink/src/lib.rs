@@ -49,7 +49,7 @@
 //! [`Error::kind`] separates not-found, already-exists, permission, unsupported and invalid input
 //! from the rest.
 //!
-//! The `test-kit` feature adds [`testkit`]: throwaway node and pod namespaces for tests.
+//! The `test-kit` feature adds the `testkit` module: throwaway node and pod namespaces for tests.
 #![deny(missing_docs)]
 
 pub mod addr;
