@@ -202,6 +202,25 @@ impl From<nix::errno::Errno> for Error {
     }
 }
 
+/// A kernel failure as the CNI error a plugin reports, so plugin code can use `?` on this crate's
+/// calls: what the kernel cannot do ([`ErrorKind::Unsupported`]) is code 2, a bounded wait that
+/// ran out ([`ErrorKind::Timeout`]) is code 11 (try again later), a missing privilege is code 5
+/// (I/O failure), everything else the generic code 999; the message is this error's text.
+/// Plugins that know better (an interface name already taken in the pod is the caller's fault,
+/// code 4) map those cases themselves before converting.
+impl From<Error> for cni_types::CniError {
+    fn from(e: Error) -> Self {
+        let msg = e.to_string();
+        let err = match e.kind() {
+            ErrorKind::Unsupported => cni_types::CniError::unsupported_field(msg),
+            ErrorKind::Timeout => cni_types::CniError::try_again_later(msg),
+            ErrorKind::PermissionDenied => cni_types::CniError::io_failure(msg),
+            _ => cni_types::CniError::internal(msg),
+        };
+        err.with_source(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +236,16 @@ mod tests {
         assert_eq!(other.kind(), ErrorKind::Netlink);
         assert_eq!(other.errno(), Some(libc::EBUSY));
         assert!(other.to_string().contains("deleting"));
+    }
+
+    #[test]
+    fn cni_codes() {
+        let code = |e: Error| cni_types::CniError::from(e).code.code();
+        assert_eq!(code(Error::unsupported("vlan filtering")), 2);
+        assert_eq!(code(Error::from_errno(libc::EPERM, "x")), 5);
+        assert_eq!(code(Error::from_errno(libc::EBUSY, "x")), 999);
+        let e = cni_types::CniError::from(Error::not_found("link eth0"));
+        assert!(e.msg.contains("eth0"), "{}", e.msg);
     }
 
     #[test]
