@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p cni-ipam --bins --examples
-//! target/release/examples/bench [count]
+//! target/release/examples/host-local-bench [count]
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

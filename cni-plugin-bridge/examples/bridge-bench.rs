@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! cargo build --release -p cni-plugin-bridge --bin bridge
-//! cargo run --release -p cni-plugin-bridge --example bench -- 40
+//! cargo run --release -p cni-plugin-bridge --example bridge-bench -- 40
 //! ```
 //!
 //! The first argument is the number of pods (default 40); `BRIDGE_BIN` overrides the path of our
