@@ -80,6 +80,42 @@ impl NetNs {
         NetNs::open(THREAD_SELF_NET)
     }
 
+    /// Creates a new, empty network namespace (only a down loopback in it) and returns its handle.
+    ///
+    /// CNI plugins never need this (the runtime makes the pod's namespace and passes
+    /// `CNI_NETNS`); runtimes, tests, demos and benchmarks do. The namespace is made by
+    /// `unshare(CLONE_NEWNET)` on a short-lived thread of its own, so no other thread moves, and it
+    /// is held only by the returned descriptor: when the last clone of the handle (and every
+    /// [`Netlink`] made from it) is dropped, or the process ends however it ends, the kernel
+    /// destroys it with everything in it. Nothing is mounted. Its [`path`](NetNs::path),
+    /// `/proc/<pid>/fd/<n>`, names it for child processes (as `CNI_NETNS`) while this process
+    /// lives.
+    ///
+    /// Errors: without `CAP_SYS_ADMIN` over the current user namespace,
+    /// [`Error::PermissionDenied`] (run as root, or inside a user namespace of one's own such as
+    /// `unshare -rn`).
+    pub fn create() -> Result<NetNs> {
+        let fd: OwnedFd = std::thread::scope(|scope| {
+            scope
+                .spawn(|| -> Result<OwnedFd> {
+                    nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
+                        Error::from_errno(e as i32, "unshare(CLONE_NEWNET) for a new namespace")
+                    })?;
+                    let file = std::fs::File::open(THREAD_SELF_NET)
+                        .map_err(|e| Error::io(e, "opening the new network namespace"))?;
+                    Ok(OwnedFd::from(file))
+                })
+                .join()
+                .map_err(|_| Error::Internal("the namespace-creating thread panicked".into()))?
+        })?;
+        let path = PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            fd.as_raw_fd()
+        ));
+        NetNs::from_fd(fd, path)
+    }
+
     /// Wraps an already open descriptor, checking that it refers to a network namespace.
     /// `path` is only remembered for messages and [`NetNs::path`].
     pub fn from_fd(fd: OwnedFd, path: impl Into<PathBuf>) -> Result<NetNs> {

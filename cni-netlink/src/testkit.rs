@@ -25,15 +25,12 @@
 //! ```
 
 use std::ffi::OsStr;
-use std::fs::File;
 use std::ops::Deref;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-
-use nix::sched::{CloneFlags, unshare};
 
 use crate::error::{Error, Result};
 use crate::handle::Netlink;
@@ -53,28 +50,9 @@ pub struct TestNode {
     ns: TestNs,
 }
 
-/// Creates a new network namespace on a short-lived thread and returns a descriptor keeping it
-/// alive.
+/// Creates a new network namespace held only by its descriptor ([`NetNs::create`]).
 fn create_netns(name: &str) -> Result<NetNs> {
-    let fd: OwnedFd = std::thread::scope(|scope| {
-        scope
-            .spawn(|| -> Result<OwnedFd> {
-                unshare(CloneFlags::CLONE_NEWNET).map_err(|e| {
-                    Error::from_errno(e as i32, "unshare(CLONE_NEWNET) for a test namespace")
-                })?;
-                let file = File::open("/proc/thread-self/ns/net")
-                    .map_err(|e| Error::io(e, "opening the new test namespace"))?;
-                Ok(OwnedFd::from(file))
-            })
-            .join()
-            .map_err(|_| Error::Internal("the namespace-creating thread panicked".into()))?
-    })?;
-    let path = PathBuf::from(format!(
-        "/proc/{}/fd/{}",
-        std::process::id(),
-        fd.as_raw_fd()
-    ));
-    let ns = NetNs::from_fd(fd, path)?;
+    let ns = NetNs::create()?;
     tracing::debug!(name, inode = ns.inode(), "created test namespace");
     Ok(ns)
 }

@@ -5,10 +5,6 @@
 //! [`enter_private_namespaces`], which moves the whole (still single-threaded) process once at
 //! the start of `main`.
 
-use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
-
 use cni_netlink::NetNs;
 use nix::sched::{CloneFlags, unshare};
 use nix::unistd::{getgid, getuid};
@@ -45,29 +41,10 @@ fn write_proc(path: &str, content: &str) -> Result<()> {
     std::fs::write(path, content).map_err(Error::io(format!("writing {content:?} to {path}")))
 }
 
-/// Creates a new network namespace on a short-lived thread and returns its handle.
-///
-/// The namespace is held only by the handle's descriptor: when the last clone of the [`NetNs`]
-/// (and of every `Netlink` handle made from it) is dropped, or the process exits for any
-/// reason, the kernel destroys it with everything in it. Its path, `/proc/<pid>/fd/<n>`, names
-/// it for child processes (usable as `CNI_NETNS`) while this process lives.
+/// Creates a new network namespace held only by its descriptor ([`NetNs::create`]): it
+/// disappears with everything in it when the last handle is dropped or the process exits, however
+/// it exits. Its path, `/proc/<pid>/fd/<n>`, names it for child processes (usable as
+/// `CNI_NETNS`) while this process lives.
 pub fn new_netns() -> Result<NetNs> {
-    let fd: OwnedFd = std::thread::scope(|scope| {
-        scope
-            .spawn(|| -> Result<OwnedFd> {
-                unshare(CloneFlags::CLONE_NEWNET)
-                    .map_err(Error::sys("unshare(CLONE_NEWNET) for a new namespace"))?;
-                let file = File::open("/proc/thread-self/ns/net")
-                    .map_err(Error::io("opening the new network namespace"))?;
-                Ok(OwnedFd::from(file))
-            })
-            .join()
-            .map_err(|_| Error::Verification("the namespace-creating thread panicked".into()))?
-    })?;
-    let path = PathBuf::from(format!(
-        "/proc/{}/fd/{}",
-        std::process::id(),
-        fd.as_raw_fd()
-    ));
-    NetNs::from_fd(fd, path).map_err(Error::netlink("wrapping a new network namespace"))
+    NetNs::create().map_err(Error::netlink("creating a network namespace"))
 }
