@@ -35,3 +35,8 @@ pub mod sandbox;
 pub mod wait;
 
 pub use error::{Error, Result};
+
+/// The workspace README's code, compiled as a doc test so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
