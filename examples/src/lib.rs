@@ -8,7 +8,7 @@
 //! - [`agent`]: the `host-gw` agent binary's reconcile loop over a cluster map file.
 //! - [`sandbox`]: a private user + network namespace for a whole process, and throwaway
 //!   network namespaces.
-//! - [`bench`]: ADD, CHECK and DEL of our `bridge` against the Go reference and the in-process
+//! - [`bench`](mod@bench): ADD, CHECK and DEL of our `bridge` against the Go reference and the in-process
 //!   floor. Run it with `cargo run --release --example bench`.
 //! - [`multicall`]: one executable that is also the `bridge` plugin when invoked under that
 //!   name, so the demo needs no separately installed plugin.
