@@ -80,6 +80,7 @@ pub(crate) const NLM_F_ACK: u16 = 0x4;
 pub(crate) const NLM_F_DUMP: u16 = 0x300;
 const NLM_F_APPEND: u16 = 0x800;
 const NLM_F_CREATE: u16 = 0x400;
+const NLM_F_EXCL: u16 = 0x200;
 
 /// Protocol families of nf_tables objects.
 pub(crate) const NFPROTO_INET: u8 = 1;
@@ -321,19 +322,40 @@ impl Batch {
         set: &str,
         elements: &[(Vec<u8>, Option<String>)],
     ) {
+        let (msg_type, flags, verb) = if add {
+            (msg::NEWSETELEM, NLM_F_CREATE, "adding")
+        } else {
+            (msg::DELSETELEM, 0, "deleting")
+        };
+        self.elements(msg_type, flags, verb, table, set, elements);
+    }
+
+    /// Adds set elements that must all be new (`NLM_F_EXCL`): if one exists, the kernel refuses
+    /// it with `EEXIST` and the whole batch changes nothing.
+    pub(crate) fn create_elements(
+        &mut self,
+        table: &str,
+        set: &str,
+        elements: &[(Vec<u8>, Option<String>)],
+    ) {
+        let flags = NLM_F_CREATE | NLM_F_EXCL;
+        self.elements(msg::NEWSETELEM, flags, "creating", table, set, elements);
+    }
+
+    fn elements(
+        &mut self,
+        msg_type: u16,
+        flags: u16,
+        verb: &str,
+        table: &str,
+        set: &str,
+        elements: &[(Vec<u8>, Option<String>)],
+    ) {
         if elements.is_empty() {
             return;
         }
-        let (msg_type, flags) = if add {
-            (msg::NEWSETELEM, NLM_F_CREATE)
-        } else {
-            (msg::DELSETELEM, 0)
-        };
         self.message(
-            format!(
-                "{} elements of set {set}",
-                if add { "adding" } else { "deleting" }
-            ),
+            format!("{verb} elements of set {set}"),
             msg_type,
             flags,
             |b| {

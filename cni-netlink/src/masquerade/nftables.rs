@@ -179,6 +179,32 @@ impl Masquerade {
                 .collect();
             let has_masq = has(&names.chain, &names.masquerade_comment);
             let structural = !missing.is_empty() || !missing_jumps.is_empty() || !has_masq;
+            if !structural {
+                // The usual case: the network is set up and the pod's addresses are new. Create
+                // them exclusively: a commit that only adds leaves the kernel nothing to free
+                // after an RCU grace period, whereas one that also deletes (the general path
+                // below) queues that work, and closing a netfilter socket while it is pending
+                // waits for it (nft_rcv_nl_event flushes it): a plugin process exiting right
+                // after its ADD then waited ~10 ms for the grace period. An address still
+                // recorded (a reused IP) fails with EEXIST, changing nothing, and takes the
+                // general path.
+                let mut batch = sock.batch(None);
+                for (set, keys) in [(&names.set_v4, &v4), (&names.set_v6, &v6)] {
+                    let owned: Vec<(Vec<u8>, Option<String>)> = keys
+                        .iter()
+                        .map(|k| (k.clone(), Some(comment.clone())))
+                        .collect();
+                    batch.create_elements(TABLE, set, &owned);
+                }
+                match sock.commit(batch, &context) {
+                    Ok(Commit::Done) => return Ok(()),
+                    Ok(Commit::Restart) => continue,
+                    Err(e) if e.is_already_exists() => {}
+                    // The network was removed between the read and the write: set it up again.
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e),
+                }
+            }
             // Rule changes are conditional on the generation read above (so concurrent adds never
             // duplicate them); element changes alone are self-contained and need no such check,
             // so adds to an existing network never conflict with each other.
