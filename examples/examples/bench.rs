@@ -10,6 +10,10 @@ use cni_examples::bench::{self, BenchOptions, USAGE};
 use cni_examples::{multicall, sandbox};
 
 fn main() -> ExitCode {
+    // Invoked by the benchmark to start and measure one plugin process: do only that.
+    if let Some(code) = bench::run_exec_helper_if_invoked() {
+        return code;
+    }
     // Invoked as the `bridge` plugin by the benchmark itself: be the plugin.
     if let Some(code) = multicall::run_plugin_if_invoked() {
         return code;

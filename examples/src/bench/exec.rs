@@ -2,14 +2,23 @@
 //! environment and the config on stdin, its stdout read, and the process reaped with `wait4(2)`
 //! so its resource usage (peak RSS, CPU time) comes back with its exit status.
 //!
-//! The caller's thread must already be in the node namespace: the child inherits it, so the
-//! process is started without a `pre_exec` hook and the standard library can use its cheap
-//! `posix_spawn` path, as a runtime's exec would be cheap.
+//! The plugin is started by a small helper process: this executable re-invoked as
+//! [`EXEC_HELPER`] ([`run_exec_helper_if_invoked`]), which `fork`s, execs the plugin, times it
+//! from the fork to `wait4` and reports the plugin's rusage on its stderr. Why not spawn the
+//! plugin directly: `ru_maxrss` is the high-water mark of the child's address spaces, and
+//! `execve` counts the one it replaces; a child spawned directly from the benchmark (vfork or
+//! fork) would start from the benchmark's own address space, tens of MiB, and report that. The
+//! helper's forked copy holds only the helper's few private pages, so the figure is the
+//! plugin's own (the method's floor, `/bin/true` run this way, is printed with the results).
+//!
+//! The caller's thread must already be in the node namespace: the helper and the plugin
+//! inherit it.
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -44,18 +53,25 @@ pub(crate) struct Exited {
     pub(crate) cpu: Duration,
     /// What the plugin printed (its result, or its CNI error).
     pub(crate) stdout: Vec<u8>,
+    /// Why the call failed (a non-zero exit, with what the plugin printed), if it did.
+    pub(crate) failure: Option<String>,
 }
 
-/// Runs `plugin` (with `args`, e.g. when `plugin` is a wrapper such as valgrind) once and waits
-/// for it. A non-zero exit is an error carrying what the plugin printed.
+/// The name this executable answers to as the exec helper.
+pub const EXEC_HELPER: &str = "cni-bench-exec";
+
+/// Runs `program args...` once through `helper` (see the module docs) and waits for it. A
+/// program that exits non-zero is reported in [`Exited::failure`]; an `Err` means the call could
+/// not be made or observed at all.
 pub(crate) fn call(
-    plugin: &Path,
+    helper: &Path,
+    program: &Path,
     args: &[&OsStr],
     env: &CallEnv<'_>,
     stdin: &[u8],
 ) -> Result<Exited> {
-    let start = Instant::now();
-    let mut child = Command::new(plugin)
+    let mut child = Command::new(helper)
+        .arg(program)
         .args(args)
         .env_clear()
         .env("PATH", PLUGIN_PATH)
@@ -66,12 +82,12 @@ pub(crate) fn call(
         .env("CNI_PATH", env.cni_path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
-        .map_err(Error::io(format!("starting {}", plugin.display())))?;
-    let pid = child.id();
+        .map_err(Error::io(format!("starting {}", helper.display())))?;
     // The plugin reads all of stdin before it writes anything, and a config is far smaller
-    // than a pipe buffer: writing first, then reading, cannot deadlock.
+    // than a pipe buffer: writing first, then reading, cannot deadlock. The helper writes one
+    // short line to stderr, so reading stdout to its end before stderr cannot block either.
     let fed = match child.stdin.take() {
         Some(mut input) => input.write_all(stdin),
         None => Ok(()),
@@ -81,28 +97,154 @@ pub(crate) fn call(
         Some(mut output) => output.read_to_end(&mut stdout).map(drop),
         None => Ok(()),
     };
-    let (status, usage) = wait4(pid)?;
-    let elapsed = start.elapsed();
-    fed.map_err(Error::io(format!(
-        "writing the config to {}",
-        plugin.display()
-    )))?;
-    read.map_err(Error::io(format!("reading {}'s output", plugin.display())))?;
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        return Err(Error::Verification(format!(
-            "{} {} of {} failed (wait status {status:#x}): {}",
-            plugin.display(),
+    let mut report = String::new();
+    let read_report = match child.stderr.take() {
+        Some(mut err) => err.read_to_string(&mut report).map(drop),
+        None => Ok(()),
+    };
+    let status = child
+        .wait()
+        .map_err(Error::io(format!("waiting for {}", helper.display())))?;
+    // A plugin may exit without reading its stdin (ours does for VERSION): not an error.
+    if let Err(e) = fed
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(Error::io(format!(
+            "writing the config to {}",
+            program.display()
+        ))(e));
+    }
+    read.map_err(Error::io(format!("reading {}'s output", program.display())))?;
+    read_report.map_err(Error::io("reading the exec helper's report"))?;
+    let r = Report::parse(&report).ok_or_else(|| {
+        Error::Verification(format!(
+            "{} {}: the exec helper ({status}) reported {:?}",
+            program.display(),
+            env.command,
+            report.trim()
+        ))
+    })?;
+    let failure = (r.exit != Some(0)).then(|| {
+        format!(
+            "{} {} of {} failed ({}): {}",
+            program.display(),
             env.command,
             env.container_id,
+            match (r.exit, r.signal) {
+                (Some(code), _) => format!("exit code {code}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                (None, None) => "no exit status".into(),
+            },
             String::from_utf8_lossy(&stdout).trim()
-        )));
-    }
+        )
+    });
     Ok(Exited {
-        elapsed,
-        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or_default(),
-        cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
+        elapsed: r.elapsed,
+        max_rss_kib: r.max_rss_kib,
+        cpu: r.cpu,
         stdout,
+        failure,
     })
+}
+
+/// What the helper reports on one line of its stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Report {
+    elapsed: Duration,
+    max_rss_kib: u64,
+    cpu: Duration,
+    exit: Option<i32>,
+    signal: Option<i32>,
+}
+
+impl Report {
+    fn parse(line: &str) -> Option<Report> {
+        let mut r = Report {
+            elapsed: Duration::ZERO,
+            max_rss_kib: 0,
+            cpu: Duration::ZERO,
+            exit: None,
+            signal: None,
+        };
+        let mut seen = 0;
+        for field in line.split_whitespace() {
+            let (key, value) = field.split_once('=')?;
+            match key {
+                "elapsed_ns" => r.elapsed = Duration::from_nanos(value.parse().ok()?),
+                "maxrss_kib" => r.max_rss_kib = value.parse().ok()?,
+                "cpu_us" => r.cpu = Duration::from_micros(value.parse().ok()?),
+                "exit" => r.exit = Some(value.parse().ok()?),
+                "signal" => r.signal = Some(value.parse().ok()?),
+                _ => return None,
+            }
+            seen += 1;
+        }
+        (seen >= 4).then_some(r)
+    }
+
+    fn line(&self) -> String {
+        let status = match (self.exit, self.signal) {
+            (Some(code), _) => format!("exit={code}"),
+            (None, Some(sig)) => format!("signal={sig}"),
+            (None, None) => "signal=0".into(),
+        };
+        format!(
+            "elapsed_ns={} maxrss_kib={} cpu_us={} {status}",
+            self.elapsed.as_nanos(),
+            self.max_rss_kib,
+            self.cpu.as_micros()
+        )
+    }
+}
+
+/// When this executable was started as [`EXEC_HELPER`]: runs `argv[1..]` as described in the
+/// module docs, prints the report line on stderr and returns the exit code (0 when the program
+/// could be run and reaped, whatever its own status; 127 otherwise). Otherwise `None`.
+///
+/// Call it first thing in `main`, before anything else grows the address space.
+pub fn run_exec_helper_if_invoked() -> Option<ExitCode> {
+    (crate::multicall::invoked_as().as_deref() == Some(EXEC_HELPER)).then(helper_main)
+}
+
+fn helper_main() -> ExitCode {
+    let mut args = std::env::args_os().skip(1);
+    let Some(program) = args.next() else {
+        eprintln!("{EXEC_HELPER}: no program to run");
+        return ExitCode::from(127);
+    };
+    let mut cmd = Command::new(&program);
+    cmd.args(args).stderr(Stdio::null());
+    // SAFETY: the hook does nothing (trivially async-signal-safe). Its presence makes the
+    // standard library fork() instead of vfork(): the child then starts from a copy holding only
+    // this small helper's private pages, which is what the plugin's ru_maxrss builds on.
+    unsafe {
+        cmd.pre_exec(|| Ok(()));
+    }
+    let start = Instant::now();
+    let child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("{EXEC_HELPER}: starting {}: {e}", program.to_string_lossy());
+            return ExitCode::from(127);
+        }
+    };
+    match wait4(child.id()) {
+        Ok((status, usage)) => {
+            let report = Report {
+                elapsed: start.elapsed(),
+                max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or_default(),
+                cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
+                exit: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+                signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+            };
+            eprintln!("{}", report.line());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{EXEC_HELPER}: {e}");
+            ExitCode::from(127)
+        }
+    }
 }
 
 fn timeval(t: libc::timeval) -> Duration {
@@ -129,6 +271,38 @@ fn wait4(pid: u32) -> Result<(libc::c_int, libc::rusage)> {
         let err = std::io::Error::last_os_error();
         if err.kind() != std::io::ErrorKind::Interrupted {
             return Err(Error::io(format!("waiting for process {pid}"))(err));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_lines_round_trip() {
+        let r = Report {
+            elapsed: Duration::from_nanos(1_234_567),
+            max_rss_kib: 4321,
+            cpu: Duration::from_micros(987),
+            exit: Some(1),
+            signal: None,
+        };
+        assert_eq!(Report::parse(&r.line()), Some(r));
+        let killed = Report::parse("elapsed_ns=5 maxrss_kib=6 cpu_us=7 signal=9\n");
+        assert_eq!(killed.map(|k| (k.exit, k.signal)), Some((None, Some(9))));
+    }
+
+    #[test]
+    fn anything_else_is_not_a_report() {
+        for bad in [
+            "",
+            "cni-bench-exec: starting x: No such file",
+            "elapsed_ns=1 maxrss_kib=2",
+            "elapsed_ns=x maxrss_kib=2 cpu_us=3 exit=0",
+            "elapsed_ns=1 maxrss_kib=2 cpu_us=3 exit=0 extra=1",
+        ] {
+            assert_eq!(Report::parse(bad), None, "{bad:?}");
         }
     }
 }

@@ -4,9 +4,11 @@
 //! [`run`] measures ADD, CHECK and DEL — p50 and p99 latency, pods per second, CPU time and peak
 //! RSS of the plugin processes (from `wait4(2)`) — for every scenario of the matrix (each
 //! concurrency, `ipMasq` off and on, at [`BenchOptions::pods`]) and a serial scale run at
-//! [`BenchOptions::scale_pods`] (the first hundred ADDs against the last hundred). Every variant
-//! of a scenario gets a fresh node namespace with its own pod namespaces and host-local data
-//! directory; one call at a time, the variants alternate call by call.
+//! [`BenchOptions::scale_pods`] (the first hundred ADDs against the last hundred). In the matrix
+//! every variant of a scenario gets a fresh node namespace with its own pod namespaces and
+//! host-local data directory, and one call at a time the variants alternate call by call. In a
+//! scale run the variants run one after the other on the same pod namespaces (each on a fresh
+//! node), so the machine holds as many namespaces as a node with that many pods.
 //!
 //! The caller must already be in namespaces of its own
 //! ([`crate::sandbox::enter_private_namespaces`]) and, unless [`BenchOptions::bridge`] names a
@@ -25,6 +27,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use exec::{EXEC_HELPER, run_exec_helper_if_invoked};
 pub use options::{BenchOptions, Plugins, USAGE};
 pub use report::{BenchReport, Scenario, ScenarioReport, print_scenario, print_targets};
 pub use runner::Phases;
@@ -76,7 +79,8 @@ fn variants(opts: &BenchOptions, masq: bool) -> Vec<Variant> {
     v
 }
 
-/// Runs one scenario: builds every variant's world, runs the three verbs, drops the worlds.
+/// Runs one matrix scenario: builds every variant's world (a node and pods of its own), runs
+/// the verbs with the variants alternating, drops the worlds.
 fn scenario(
     opts: &BenchOptions,
     bins: &Binaries,
@@ -90,7 +94,7 @@ fn scenario(
         worlds.push(World::new(
             *v,
             s.masq,
-            s.pods,
+            world::new_pods(s.pods)?,
             bins,
             &state.join(format!("s{seq}-v{k}")),
         )?);
@@ -100,6 +104,49 @@ fn scenario(
     Ok(ScenarioReport {
         scenario: s,
         results: list.into_iter().zip(phases).collect(),
+    })
+}
+
+/// Runs one scale scenario: the variants one after the other (in `reverse` order if asked),
+/// each on a fresh node but all on the SAME pod namespaces (every DEL leaves them empty again).
+/// So the machine holds about `s.pods` namespaces, as a node with that many pods does: the
+/// kernel's per-namespace costs (the /proc/sys dentry chains, for one) then match a real node's
+/// instead of growing with the number of variants.
+fn scale_scenario(
+    opts: &BenchOptions,
+    bins: &Binaries,
+    state: &Path,
+    s: Scenario,
+    seq: usize,
+    reverse: bool,
+) -> Result<ScenarioReport> {
+    let mut list = variants(opts, s.masq);
+    if reverse {
+        list.reverse();
+    }
+    let pods = world::new_pods(s.pods)?;
+    let mut results = Vec::with_capacity(list.len());
+    for (k, v) in list.into_iter().enumerate() {
+        let world = World::new(
+            v,
+            s.masq,
+            pods.clone(),
+            bins,
+            &state.join(format!("s{seq}-v{k}")),
+        )?;
+        let phases = runner::run_worlds(std::slice::from_ref(&world), 1)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Verification("a scale run returned nothing".into()))?;
+        results.push((v, phases));
+    }
+    // The report lists the variants in their usual order.
+    if reverse {
+        results.reverse();
+    }
+    Ok(ScenarioReport {
+        scenario: s,
+        results,
     })
 }
 
@@ -148,6 +195,7 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport> {
     let bins = Binaries {
         ours,
         go_dir: opts.go_dir.clone(),
+        helper: install_helper(&state.0.join("bin"))?,
     };
     if opts.plugins.go() {
         for name in ["bridge", "host-local"] {
@@ -174,6 +222,7 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport> {
             iptables_version()
         ),
     )?;
+    method_floor(&bins, out)?;
     let mut report = BenchReport::default();
     let mut seq = 0;
     for &masq in &opts.masq {
@@ -190,13 +239,13 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport> {
         }
     }
     if opts.scale_pods > 0 {
-        for &masq in &opts.masq {
+        for (k, &masq) in opts.masq.iter().enumerate() {
             let s = Scenario {
                 pods: opts.scale_pods,
                 concurrency: 1,
                 masq,
             };
-            let r = scenario(opts, &bins, &state.0, s, seq)?;
+            let r = scale_scenario(opts, &bins, &state.0, s, seq, k % 2 == 1)?;
             seq += 1;
             print_scenario(out, &r, true)?;
             report.scale.push(r);
@@ -204,7 +253,12 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport> {
     }
     print_targets(out, &report)?;
     if let Some(wrapper) = &opts.wrap {
-        wrapped_add(&bins, &state.0.join("wrapped"), wrapper)?;
+        wrapped_add(
+            &bins,
+            &state.0.join("wrapped"),
+            wrapper,
+            opts.masq.last().copied().unwrap_or(false),
+        )?;
         w(
             out,
             format_args!(
@@ -214,6 +268,49 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport> {
         )?;
     }
     Ok(report)
+}
+
+/// Links [`EXEC_HELPER`] in `dir` to this executable.
+fn install_helper(dir: &Path) -> Result<PathBuf> {
+    let exe = std::env::current_exe().map_err(Error::io("finding the running executable"))?;
+    std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    let link = dir.join(EXEC_HELPER);
+    std::os::unix::fs::symlink(&exe, &link).map_err(Error::io(format!(
+        "linking {} to {}",
+        link.display(),
+        exe.display()
+    )))?;
+    Ok(link)
+}
+
+/// What the measuring method itself reports for `/bin/true` run as a plugin would be: the
+/// smallest peak RSS it can show, and the time of starting and reaping a trivial process.
+fn method_floor(bins: &Binaries, out: &mut dyn Write) -> Result<()> {
+    let truth = Path::new("/bin/true");
+    if !truth.is_file() {
+        return Ok(());
+    }
+    let env = exec::CallEnv {
+        command: "VERSION",
+        container_id: "none",
+        netns: Path::new("/nonexistent"),
+        ifname: world::IFNAME,
+        cni_path: &bins.go_dir,
+    };
+    let mut times = Vec::new();
+    let mut rss = 0;
+    for _ in 0..20 {
+        let done = exec::call(&bins.helper, truth, &[], &env, b"")?;
+        times.push(done.elapsed);
+        rss = rss.max(done.max_rss_kib);
+    }
+    w(
+        out,
+        format_args!(
+            "method floor (/bin/true through the same exec path): p50 {:.2} ms, peak RSS {rss} KiB\n",
+            quantile(&times, 0.5).as_secs_f64() * 1000.0
+        ),
+    )
 }
 
 fn iptables_version() -> String {
@@ -226,12 +323,19 @@ fn iptables_version() -> String {
         .unwrap_or_else(|| "iptables not found".into())
 }
 
-/// One ADD of ours to make the bridge, then the second pod's ADD under `wrapper` (a profiler).
-fn wrapped_add(bins: &Binaries, state: &Path, wrapper: &[String]) -> Result<()> {
+/// One ADD of ours to make the bridge, then the second pod's ADD under `wrapper` (a profiler),
+/// with `ipMasq` set to `masq` (nftables).
+fn wrapped_add(bins: &Binaries, state: &Path, wrapper: &[String], masq: bool) -> Result<()> {
     let (program, wrapper_args) = wrapper
         .split_first()
         .ok_or_else(|| Error::Usage("an empty wrapper command".into()))?;
-    let world = World::new(Variant::Ours(MasqBackend::Nftables), false, 2, bins, state)?;
+    let world = World::new(
+        Variant::Ours(MasqBackend::Nftables),
+        masq,
+        world::new_pods(2)?,
+        bins,
+        state,
+    )?;
     let plugin = world
         .plugin()
         .ok_or_else(|| Error::Verification("no plugin to profile".into()))?;
@@ -255,7 +359,11 @@ fn wrapped_add(bins: &Binaries, state: &Path, wrapper: &[String]) -> Result<()> 
             let stdin = world.stdin(Verb::Add, None)?;
             let mut args: Vec<&std::ffi::OsStr> = wrapper_args.iter().map(|a| a.as_ref()).collect();
             args.push(plugin.as_os_str());
-            exec::call(Path::new(program), &args, &env, &stdin).map(drop)
+            let done = exec::call(world.helper(), Path::new(program), &args, &env, &stdin)?;
+            match done.failure {
+                Some(failure) => Err(Error::Verification(failure)),
+                None => Ok(()),
+            }
         })
         .map_err(Error::netlink("entering the node namespace"))?
 }

@@ -90,6 +90,7 @@ usage: cargo run --release --example bench -- [options]
                            `bridge` symlink)
   --go-dir DIR             the Go reference plugins (default /usr/lib/cni)
   --callgrind FILE         afterwards, one ADD of our plugin under valgrind --tool=callgrind
+                           (ipMasq as the last --masq setting, nftables)
   --wrap \"CMD ARGS\"      afterwards, one ADD of our plugin under another wrapper command
                            (e.g. \"strace -f -T -o /tmp/add.strace\"; the plugin path is appended)
   -h, --help               this text

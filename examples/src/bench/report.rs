@@ -101,16 +101,19 @@ pub fn print_scenario(out: &mut dyn Write, r: &ScenarioReport, scale: bool) -> R
     w(
         out,
         format_args!(
-            "| variant | verb | p50 ms | p99 ms | pods/s | CPU p50 ms | peak RSS KiB |\n|---|---|---:|---:|---:|---:|---:|"
+            "| variant | verb | p50 ms | p99 ms | pods/s | CPU p50 ms | peak RSS KiB | failed |\n|---|---|---:|---:|---:|---:|---:|---:|"
         ),
     )?;
     for (variant, phases) in &r.results {
         for verb in Verb::ALL {
             let m = phases.get(verb).summary();
+            if m.count == 0 {
+                continue;
+            }
             w(
                 out,
                 format_args!(
-                    "| {} | {} | {:.2} | {:.2} | {:.0} | {} | {} |",
+                    "| {} | {} | {:.2} | {:.2} | {:.0} | {} | {} | {} |",
                     variant.label(s.masq),
                     verb.command(),
                     m.p50_ms,
@@ -120,8 +123,27 @@ pub fn print_scenario(out: &mut dyn Write, r: &ScenarioReport, scale: bool) -> R
                     m.max_rss_kib
                         .map(|k| k.to_string())
                         .unwrap_or_else(|| "-".into()),
+                    m.failed,
                 ),
             )?;
+        }
+    }
+    for (variant, phases) in &r.results {
+        for verb in Verb::ALL {
+            let failures = &phases.get(verb).failures;
+            if let Some(first) = failures.first() {
+                w(
+                    out,
+                    format_args!(
+                        "\n{} {}: {} of {} calls failed; the first: {}",
+                        variant.label(s.masq),
+                        verb.command(),
+                        failures.len(),
+                        s.pods,
+                        first.split_whitespace().collect::<Vec<_>>().join(" ")
+                    ),
+                )?;
+            }
         }
     }
     let pairs = r.pairs();
@@ -163,7 +185,7 @@ pub fn print_scenario(out: &mut dyn Write, r: &ScenarioReport, scale: bool) -> R
             .iter()
             .filter(|(v, _)| v.is_plugin())
             .map(|(v, _)| {
-                let per_verb: Vec<String> = Verb::ALL
+                let per_verb: Vec<String> = Verb::LIFE
                     .iter()
                     .map(|&verb| {
                         let p = summary(r, *v, verb).map(|m| m.p50_ms);
@@ -226,7 +248,7 @@ pub fn print_targets(out: &mut dyn Write, report: &BenchReport) -> Result<()> {
     w(out, format_args!("\n## Targets\n"))?;
     for r in report.matrix.iter().filter(|r| r.scenario.concurrency == 1) {
         for (ours, go) in r.pairs() {
-            for verb in Verb::ALL {
+            for verb in Verb::LIFE {
                 let (Some(o), Some(g)) = (summary(r, ours, verb), summary(r, go, verb)) else {
                     continue;
                 };
@@ -249,7 +271,7 @@ pub fn print_targets(out: &mut dyn Write, report: &BenchReport) -> Result<()> {
     }
     for r in report.matrix.iter().filter(|r| r.scenario.concurrency == 8) {
         for (ours, go) in r.pairs() {
-            for verb in Verb::ALL {
+            for verb in Verb::LIFE {
                 let (Some(o), Some(g)) = (summary(r, ours, verb), summary(r, go, verb)) else {
                     continue;
                 };

@@ -23,6 +23,8 @@ pub struct Phases {
     pub check: Phase,
     /// DEL of every pod.
     pub del: Phase,
+    /// VERSION once per pod (plugins only; empty for the floor).
+    pub version: Phase,
 }
 
 impl Phases {
@@ -32,6 +34,7 @@ impl Phases {
             Verb::Add => &self.add,
             Verb::Check => &self.check,
             Verb::Del => &self.del,
+            Verb::Version => &self.version,
         }
     }
 
@@ -40,6 +43,7 @@ impl Phases {
             Verb::Add => &mut self.add,
             Verb::Check => &mut self.check,
             Verb::Del => &mut self.del,
+            Verb::Version => &mut self.version,
         }
     }
 }
@@ -57,6 +61,9 @@ pub(crate) fn run_worlds(worlds: &[World], concurrency: usize) -> Result<Vec<Pha
     }
     for verb in Verb::ALL {
         for ((world, phases), results) in worlds.iter().zip(&mut all).zip(&mut results) {
+            if !world.runs(verb) {
+                continue;
+            }
             let (phase, outputs) = concurrent(world, verb, concurrency, results)?;
             *phases.get_mut(verb) = phase;
             if verb == Verb::Add {
@@ -123,18 +130,26 @@ fn concurrent(
 fn collect(outs: Vec<Option<OpOut>>, wall: Duration) -> Result<(Phase, Vec<Option<Value>>)> {
     let mut samples: Vec<Sample> = Vec::with_capacity(outs.len());
     let mut results = Vec::with_capacity(outs.len());
+    let mut failures = Vec::new();
     for (i, out) in outs.into_iter().enumerate() {
-        let (sample, result) =
-            out.ok_or_else(|| Error::Verification(format!("pod {i} was not run")))?;
-        samples.push(sample);
-        results.push(result);
+        let out = out.ok_or_else(|| Error::Verification(format!("pod {i} was not run")))?;
+        samples.push(out.sample);
+        results.push(out.result);
+        failures.extend(out.failure);
     }
     let wall = if wall.is_zero() {
         samples.iter().map(|s| s.latency).sum()
     } else {
         wall
     };
-    Ok((Phase { samples, wall }, results))
+    Ok((
+        Phase {
+            samples,
+            wall,
+            failures,
+        },
+        results,
+    ))
 }
 
 /// A job for a world's serial lane.
@@ -213,6 +228,9 @@ fn drive(worlds: &[World], lanes: &[Lane<'_>], n: usize) -> Result<Vec<Phases>> 
                 (0..lanes.len()).rev().collect()
             };
             for w in order {
+                if !worlds.get(w).is_some_and(|world| world.runs(verb)) {
+                    continue;
+                }
                 let (Some((job_tx, out_rx, _)), Some(slot)) =
                     (lanes.get(w), outs.get_mut(w).and_then(|o| o.get_mut(i)))
                 else {
@@ -232,7 +250,12 @@ fn drive(worlds: &[World], lanes: &[Lane<'_>], n: usize) -> Result<Vec<Phases>> 
                 *slot = Some(out);
             }
         }
-        for ((phases, outs), results) in all.iter_mut().zip(outs).zip(&mut results) {
+        for (((world, phases), outs), results) in
+            worlds.iter().zip(&mut all).zip(outs).zip(&mut results)
+        {
+            if !world.runs(verb) {
+                continue;
+            }
             let (phase, outputs) = collect(outs, Duration::ZERO)?;
             *phases.get_mut(verb) = phase;
             if verb == Verb::Add {

@@ -11,6 +11,8 @@ pub struct Sample {
     pub max_rss_kib: Option<u64>,
     /// CPU time (user + system) of the plugin processes (`None` for the floor).
     pub cpu: Option<Duration>,
+    /// The plugin exited non-zero (a failed CHECK, DEL or VERSION; its time still counts).
+    pub failed: bool,
 }
 
 /// The samples of one phase (one verb over all pods of one variant) and its wall time.
@@ -21,6 +23,8 @@ pub struct Phase {
     /// From the first operation's start to the last one's end when calls ran at once; the sum
     /// of the latencies when they ran one at a time (interleaved with other variants).
     pub wall: Duration,
+    /// What the failed calls said, in pod order.
+    pub failures: Vec<String>,
 }
 
 /// The summary of a [`Phase`].
@@ -38,6 +42,8 @@ pub struct Summary {
     pub cpu_p50_ms: Option<f64>,
     /// Largest peak RSS of any call, KiB (plugins only).
     pub max_rss_kib: Option<u64>,
+    /// Calls that failed.
+    pub failed: usize,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -80,6 +86,7 @@ impl Phase {
             },
             cpu_p50_ms: (!cpu.is_empty()).then(|| ms(quantile(&cpu, 0.5))),
             max_rss_kib: self.samples.iter().filter_map(|s| s.max_rss_kib).max(),
+            failed: self.samples.iter().filter(|s| s.failed).count(),
         }
     }
 
@@ -101,6 +108,7 @@ mod tests {
             latency: Duration::from_millis(ms),
             max_rss_kib: Some(ms * 100),
             cpu: Some(Duration::from_millis(ms / 2)),
+            failed: ms == 3,
         }
     }
 
@@ -121,6 +129,7 @@ mod tests {
         let phase = Phase {
             samples: (1..=10).map(sample).collect(),
             wall: Duration::from_secs(2),
+            failures: Vec::new(),
         };
         let s = phase.summary();
         assert_eq!(s.count, 10);
@@ -128,6 +137,7 @@ mod tests {
         assert!((s.p99_ms - 10.0).abs() < 1e-9);
         assert!((s.per_sec - 5.0).abs() < 1e-9);
         assert_eq!(s.max_rss_kib, Some(1000));
+        assert_eq!(s.failed, 1);
         assert!((phase.p50_of(0..3) - 2.0).abs() < 1e-9);
         assert!((phase.p50_of(8..100) - 9.0).abs() < 1e-9);
         assert_eq!(phase.p50_of(20..30), 0.0);
@@ -140,8 +150,10 @@ mod tests {
                 latency: Duration::from_millis(1),
                 max_rss_kib: None,
                 cpu: None,
+                failed: false,
             }],
             wall: Duration::from_millis(1),
+            failures: Vec::new(),
         };
         let s = phase.summary();
         assert_eq!((s.max_rss_kib, s.cpu_p50_ms), (None, None));

@@ -74,11 +74,16 @@ pub enum Verb {
     Check,
     /// `DEL` (with the ADD's result as `prevResult`, as a runtime's cache provides it).
     Del,
+    /// `VERSION`: no kernel work at all, so its time is what starting and ending the plugin
+    /// process costs (plugins only).
+    Version,
 }
 
 impl Verb {
-    /// In the order a pod's life runs them.
-    pub const ALL: [Verb; 3] = [Verb::Add, Verb::Check, Verb::Del];
+    /// Every verb measured, in the order they run.
+    pub const ALL: [Verb; 4] = [Verb::Add, Verb::Check, Verb::Del, Verb::Version];
+    /// The verbs of a pod's life (the targets' verbs).
+    pub const LIFE: [Verb; 3] = [Verb::Add, Verb::Check, Verb::Del];
 
     /// `CNI_COMMAND`.
     pub fn command(self) -> &'static str {
@@ -86,6 +91,7 @@ impl Verb {
             Verb::Add => "ADD",
             Verb::Check => "CHECK",
             Verb::Del => "DEL",
+            Verb::Version => "VERSION",
         }
     }
 }
@@ -97,6 +103,8 @@ pub(crate) struct Binaries {
     pub(crate) ours: PathBuf,
     /// The Go reference directory (its `bridge`; also the `CNI_PATH` of every plugin).
     pub(crate) go_dir: PathBuf,
+    /// The exec helper (this executable under the name [`super::exec::EXEC_HELPER`]).
+    pub(crate) helper: PathBuf,
 }
 
 /// A variant's node with its pods.
@@ -107,12 +115,26 @@ pub(crate) struct World {
     pub(crate) pods: Vec<NetNs>,
     /// The plugin executable (`None` for the floor).
     plugin: Option<PathBuf>,
+    helper: PathBuf,
     cni_path: PathBuf,
     conf: Value,
 }
 
-/// The outcome of one operation: its sample and, for a plugin ADD, the result it printed.
-pub(crate) type OpOut = (Sample, Option<Value>);
+/// The outcome of one operation.
+pub(crate) struct OpOut {
+    /// What it measured.
+    pub(crate) sample: Sample,
+    /// For a plugin ADD, the result it printed.
+    pub(crate) result: Option<Value>,
+    /// Why a plugin's CHECK, DEL or VERSION failed (a failed ADD is an error instead: nothing
+    /// after it could run).
+    pub(crate) failure: Option<String>,
+}
+
+/// `n` fresh pod namespaces.
+pub(crate) fn new_pods(n: usize) -> Result<Vec<NetNs>> {
+    (0..n).map(|_| new_netns()).collect()
+}
 
 /// The container id of pod `i`.
 pub(crate) fn container_id(i: usize) -> String {
@@ -164,19 +186,18 @@ pub(crate) fn config(variant: Variant, masq: bool, data_dir: &Path) -> Value {
 }
 
 impl World {
-    /// A fresh node namespace with `pods` pod namespaces; `state` is a directory of this
-    /// world's own (host-local's data directory goes in it).
+    /// A fresh node namespace for the pod namespaces `pods` (which must hold no `eth0`);
+    /// `state` is a directory of this world's own (host-local's data directory goes in it).
     pub(crate) fn new(
         variant: Variant,
         masq: bool,
-        pods: usize,
+        pods: Vec<NetNs>,
         bins: &Binaries,
         state: &Path,
     ) -> Result<World> {
         std::fs::create_dir_all(state)
             .map_err(Error::io(format!("creating {}", state.display())))?;
         let ns = new_netns()?;
-        let pods = (0..pods).map(|_| new_netns()).collect::<Result<Vec<_>>>()?;
         let plugin = match variant {
             Variant::Ours(_) => Some(bins.ours.clone()),
             Variant::Go => Some(bins.go_dir.join("bridge")),
@@ -188,6 +209,7 @@ impl World {
             ns,
             pods,
             plugin,
+            helper: bins.helper.clone(),
             cni_path: bins.go_dir.clone(),
             conf: config(variant, masq, &state.join("ipam")),
         };
@@ -195,6 +217,11 @@ impl World {
             super::floor::prepare_node(&world.ns)?;
         }
         Ok(world)
+    }
+
+    /// Whether this world measures `verb` (the floor has no process, so no VERSION).
+    pub(crate) fn runs(&self, verb: Verb) -> bool {
+        self.variant.is_plugin() || verb != Verb::Version
     }
 
     /// The per-thread state an operation needs; call it on a thread inside the node namespace.
@@ -225,8 +252,13 @@ impl World {
                     latency,
                     max_rss_kib: None,
                     cpu: None,
+                    failed: false,
                 };
-                Ok((sample, None))
+                Ok(OpOut {
+                    sample,
+                    result: None,
+                    failure: None,
+                })
             }
             (Worker::Plugin, Some(plugin)) => {
                 let stdin = self.stdin(verb, prev)?;
@@ -237,7 +269,10 @@ impl World {
                     ifname: IFNAME,
                     cni_path: &self.cni_path,
                 };
-                let done = call(plugin, &[], &env, &stdin)?;
+                let done = call(&self.helper, plugin, &[], &env, &stdin)?;
+                if let (Verb::Add, Some(failure)) = (verb, &done.failure) {
+                    return Err(Error::Verification(failure.clone()));
+                }
                 let result = match verb {
                     Verb::Add => Some(serde_json::from_slice(&done.stdout).map_err(|e| {
                         Error::Verification(format!(
@@ -251,8 +286,13 @@ impl World {
                     latency: done.elapsed,
                     max_rss_kib: Some(done.max_rss_kib),
                     cpu: Some(done.cpu),
+                    failed: done.failure.is_some(),
                 };
-                Ok((sample, result))
+                Ok(OpOut {
+                    sample,
+                    result,
+                    failure: done.failure,
+                })
             }
             (Worker::Plugin, None) => Err(Error::Verification(
                 "a plugin worker for a world without a plugin".into(),
@@ -263,7 +303,7 @@ impl World {
     /// The bytes on the plugin's stdin: the config, with `prevResult` for CHECK and DEL.
     pub(crate) fn stdin(&self, verb: Verb, prev: Option<&Value>) -> Result<Vec<u8>> {
         let mut conf = self.conf.clone();
-        if verb != Verb::Add
+        if matches!(verb, Verb::Check | Verb::Del)
             && let (Some(prev), Some(map)) = (prev, conf.as_object_mut())
         {
             map.insert("prevResult".into(), prev.clone());
@@ -274,6 +314,11 @@ impl World {
     /// The plugin executable (`None` for the floor).
     pub(crate) fn plugin(&self) -> Option<&Path> {
         self.plugin.as_deref()
+    }
+
+    /// The exec helper.
+    pub(crate) fn helper(&self) -> &Path {
+        &self.helper
     }
 
     /// `CNI_PATH`.
@@ -328,5 +373,7 @@ mod tests {
         assert_eq!(Variant::Go.label(true), "go ipt");
         assert!(!Variant::Floor.is_plugin());
         assert_eq!(Verb::Del.command(), "DEL");
+        assert_eq!(Verb::Version.command(), "VERSION");
+        assert!(!Verb::LIFE.contains(&Verb::Version));
     }
 }
