@@ -19,6 +19,29 @@ pub(crate) async fn del(req: &DelRequest<BridgeConf>) -> Result<(), BridgeError>
     let s = load_settings(&req.config, Some(&req.args))?;
     let mut errors = Vec::new();
 
+    // The masquerade entry goes first (keyed by network + attachment, so it works without the
+    // netns or the link's addresses), and its socket stays open until the end: removing nftables
+    // set elements queues the kernel's deferred free (an RCU grace period), and closing a
+    // netfilter socket while that is pending waits for it. Done first, the grace period passes
+    // while the veth is deleted (which waits for grace periods of its own) instead of after
+    // it, at exit. Its error, if any, is still reported last.
+    let mut masq_error = None;
+    let masq = if s.ip_masq && s.is_layer3() {
+        let att = Attachment::new(&req.container_id, &req.ifname);
+        match Masq::open(s.masq_backend) {
+            Ok(m) => {
+                masq_error = m.remove(&req.config.name, &att).err();
+                Some(m)
+            }
+            Err(e) => {
+                masq_error = Some(e);
+                None
+            }
+        }
+    } else {
+        None
+    };
+
     if let Some(netns) = req.netns.as_ref().filter(|p| !p.as_os_str().is_empty())
         && let Err(e) = delete_veth(netns, &req.ifname).await
     {
@@ -38,14 +61,8 @@ pub(crate) async fn del(req: &DelRequest<BridgeConf>) -> Result<(), BridgeError>
     {
         errors.push(e);
     }
-    // Keyed by network + attachment, so it works without the netns or the link's addresses.
-    if s.ip_masq && s.is_layer3() {
-        let att = Attachment::new(&req.container_id, &req.ifname);
-        let removed = Masq::open(s.masq_backend).and_then(|m| m.remove(&req.config.name, &att));
-        if let Err(e) = removed {
-            errors.push(e);
-        }
-    }
+    errors.extend(masq_error);
+    drop(masq);
     BridgeError::collect(errors)
 }
 
