@@ -183,6 +183,14 @@ impl Netlink {
         if let Some(index) = index {
             req = req.set_link_index_filter(index);
         }
+        // Ask the kernel for one family only: it then runs that family's dump alone, so an IPv4
+        // lookup on a node does not read the IPv6 link-local address of every pod's host veth.
+        if let Some(family) = family {
+            req.message_mut().header.family = match family {
+                IpFamily::V4 => AddressFamily::Inet,
+                IpFamily::V6 => AddressFamily::Inet6,
+            };
+        }
         let msgs = collect(req.execute(), "listing addresses").await?;
         Ok(msgs
             .iter()
