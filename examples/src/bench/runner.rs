@@ -84,22 +84,26 @@ fn concurrent(
 ) -> Result<(Phase, Vec<Option<Value>>)> {
     let n = world.pods.len();
     let next = AtomicUsize::new(0);
-    let ready = Barrier::new(threads + 1);
-    let (per_thread, wall) = std::thread::scope(|scope| {
+    let ready = Barrier::new(threads);
+    // Each worker notes when it started and finished: the phase's wall time runs from the
+    // first start to the last end (the spawning thread may not even run in between).
+    type Worked = (Instant, Instant, Vec<(usize, OpOut)>);
+    let per_thread = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                scope.spawn(|| -> Result<Vec<(usize, OpOut)>> {
+                scope.spawn(|| -> Result<Worked> {
                     world
                         .ns
                         .run_blocking(|| {
                             let worker = world.worker();
                             ready.wait();
+                            let start = Instant::now();
                             let mut worker = worker?;
                             let mut done = Vec::new();
                             loop {
                                 let i = next.fetch_add(1, Ordering::Relaxed);
                                 if i >= n {
-                                    return Ok(done);
+                                    return Ok((start, Instant::now(), done));
                                 }
                                 let prev = prev.get(i).and_then(Option::as_ref);
                                 done.push((i, world.op(&mut worker, verb, i, prev)?));
@@ -109,21 +113,25 @@ fn concurrent(
                 })
             })
             .collect();
-        ready.wait();
-        let start = Instant::now();
-        let joined: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
-        (joined, start.elapsed())
+        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
     });
     let mut outs: Vec<Option<OpOut>> = (0..n).map(|_| None).collect();
+    let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
     for thread in per_thread {
-        let done = thread
+        let (start, end, done) = thread
             .map_err(|_| Error::Verification("a benchmark worker thread panicked".into()))??;
+        first = Some(first.map_or(start, |f| f.min(start)));
+        last = Some(last.map_or(end, |l| l.max(end)));
         for (i, out) in done {
             if let Some(slot) = outs.get_mut(i) {
                 *slot = Some(out);
             }
         }
     }
+    let wall = match (first, last) {
+        (Some(first), Some(last)) => last.duration_since(first),
+        _ => Duration::ZERO,
+    };
     collect(outs, wall)
 }
 
