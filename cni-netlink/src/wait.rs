@@ -55,22 +55,51 @@ impl Netlink {
     /// and, when it is a bridge port, until the port forwards. Returns the link as it is then.
     /// A link that is already usable returns at once.
     ///
+    /// On a bridge with STP on, a new port listens and learns for tens of seconds before it
+    /// forwards; use [`Netlink::wait_link_up`] where operstate UP is enough (the CNI reference
+    /// waits for that only).
+    ///
     /// Errors: the link does not exist or disappears ([`Error::NotFound`]); the state is not
     /// reached within `timeout` ([`Error::Timeout`], naming the last state seen).
     pub async fn wait_link_usable(&self, index: u32, timeout: Duration) -> Result<Link> {
+        self.wait_link(index, timeout, true).await
+    }
+
+    /// Waits until link `index` is usable ([`Link::is_usable`]: admin up, carrier, operstate up),
+    /// whatever its bridge port's STP state. Returns the link as it is then; a link that is
+    /// already up returns at once, without subscribing to notifications.
+    ///
+    /// Errors: as [`Netlink::wait_link_usable`].
+    pub async fn wait_link_up(&self, index: u32, timeout: Duration) -> Result<Link> {
+        self.wait_link(index, timeout, false).await
+    }
+
+    async fn wait_link(&self, index: u32, timeout: Duration, forwarding: bool) -> Result<Link> {
+        let ready = |link: &Link| {
+            link.is_usable()
+                && (!forwarding
+                    || link.bridge_port.is_none_or(|p| {
+                        p.state
+                            .is_none_or(|s| s == crate::link::PortState::Forwarding)
+                    }))
+        };
+        let lookup = || async {
+            self.link_by_index(index)
+                .await?
+                .ok_or_else(|| Error::not_found(format!("link #{index}")))
+        };
+        // Most links are ready by the time anyone asks: no notification socket for those.
+        let link = lookup().await?;
+        if ready(&link) {
+            return Ok(link);
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         let (mut events, driver) = self.ns.subscribe(&[MulticastGroup::Link]).await?;
         let _driver = AbortOnDrop(driver);
         loop {
-            let link = self
-                .link_by_index(index)
-                .await?
-                .ok_or_else(|| Error::not_found(format!("link #{index}")))?;
-            let forwarding = link.bridge_port.is_none_or(|p| {
-                p.state
-                    .is_none_or(|s| s == crate::link::PortState::Forwarding)
-            });
-            if link.is_usable() && forwarding {
+            // Looked up again after subscribing, so a change in between is not missed.
+            let link = lookup().await?;
+            if ready(&link) {
                 return Ok(link);
             }
             // Skip notifications about other links; any about ours triggers a re-check.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cni_netlink::masquerade::Attachment;
-use cni_netlink::{ErrorKind, Link, NetNs, Netlink, VethPair};
+use cni_netlink::{Link, NetNs, Netlink, VethPair};
 use cni_skel::AddRequest;
 use cni_types::{CniResult, Result100, Version};
 use ipnetwork::IpNetwork;
@@ -216,36 +216,14 @@ async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResul
 /// Like the reference, "up" means operstate UP, not STP forwarding: on a bridge with STP on, a new
 /// port spends tens of seconds listening and learning, and ADD does not wait for that.
 async fn wait_ports(ctx: &Ctx<'_>, pair: &VethPair) -> Result<Link, BridgeError> {
-    let port_error = |e| BridgeError::kernel("bridge port in error state", e);
     ctx.pod
-        .wait_link_usable(pair.container.index, PORT_TIMEOUT)
+        .wait_link_up(pair.container.index, PORT_TIMEOUT)
         .await
         .map_err(|e| BridgeError::kernel("the container interface did not come up", e))?;
-    if let Some(link) = ctx
-        .host
-        .link_by_index(pair.host.index)
+    ctx.host
+        .wait_link_up(pair.host.index, PORT_TIMEOUT)
         .await
-        .map_err(port_error)?
-        .filter(Link::is_usable)
-    {
-        return Ok(link);
-    }
-    match ctx
-        .host
-        .wait_link_usable(pair.host.index, PORT_TIMEOUT)
-        .await
-    {
-        Ok(link) => Ok(link),
-        // The wait also asks for STP forwarding; operstate UP is what counts here.
-        Err(e) if e.kind() == ErrorKind::Timeout => ctx
-            .host
-            .link_by_index(pair.host.index)
-            .await
-            .map_err(port_error)?
-            .filter(Link::is_usable)
-            .ok_or_else(|| port_error(e)),
-        Err(e) => Err(port_error(e)),
-    }
+        .map_err(|e| BridgeError::kernel("bridge port in error state", e))
 }
 
 async fn undo(ctx: &Ctx<'_>, made: &Made) {
