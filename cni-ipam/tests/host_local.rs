@@ -531,3 +531,53 @@ fn gc_frees_ownerless_files_left_by_a_crash() {
     assert!(!dir.join("mynet/10.1.2.50").exists());
     assert!(dir.join("mynet/10.1.2.2").exists());
 }
+
+#[test]
+fn add_in_an_opened_store_is_add_and_locks_like_a_fresh_store() {
+    use cni_ipam::host_local::config::HostLocalConfig;
+    let dir = TempDir::new("addin");
+    let conf = dual_stack(&dir, "1.0.0");
+    let req = request(&conf, "opened", "eth0");
+    let hl_conf = HostLocalConfig::from_request(&req).unwrap();
+    let store = DiskStore::open(&hl_conf.data_dir, &hl_conf.network).unwrap();
+    let result = HostLocal.add_blocking_in(&req, hl_conf, &store).unwrap();
+    assert_eq!(
+        addresses(&result),
+        ["10.1.2.2/24", "2001:db8:1::2/64"],
+        "{result:?}"
+    );
+    assert_eq!(result.routes.len(), 4);
+    assert_eq!(
+        result.dns.nameservers,
+        vec!["192.0.2.3".to_string()],
+        "DNS from resolvConf"
+    );
+    assert_eq!(read(&dir, "10.1.2.2"), "opened\r\neth0");
+    assert_eq!(read(&dir, "last_reserved_ip.1"), "2001:db8:1::2");
+
+    // Its first lock used the descriptor `open` made; every lock, that one and later ones,
+    // excludes other holders, as a non-blocking flock on the lock file from elsewhere shows.
+    let try_lock = || {
+        let file = fs::File::open(dir.join("mynet").join("lock")).unwrap();
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok()
+    };
+    let fresh = DiskStore::open(dir.path(), "mynet").unwrap();
+    for store in [&fresh, &fresh, &store, &store.clone()] {
+        let held = store.lock().unwrap();
+        assert!(
+            !try_lock(),
+            "the lock file was free while the store was locked"
+        );
+        drop(held);
+        assert!(
+            try_lock(),
+            "the lock file stayed locked after the lock was dropped"
+        );
+    }
+
+    // The same attachment again is refused, as with add_blocking.
+    let again = HostLocal
+        .add_blocking_in(&req, HostLocalConfig::from_request(&req).unwrap(), &store)
+        .unwrap_err();
+    assert!(again.to_string().contains("opened"), "{again}");
+}

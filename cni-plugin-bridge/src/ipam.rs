@@ -1,11 +1,16 @@
 //! The network's IPAM, whichever it is: `host-local` and `static` are served in-process through
 //! `cni-ipam` (no extra process), any other `ipam.type` is delegated to its binary on `CNI_PATH`.
+//!
+//! host-local runs on the calling thread (its `*_blocking` verbs), not on tokio's blocking pool:
+//! the plugin has nothing else to do while it holds the store's lock, and a pool thread would
+//! cost a thread start (and a malloc arena) per call.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use cni_ipam::host_local::config::HostLocalConfig;
 use cni_ipam::host_local::disk::DiskStore;
-use cni_ipam::{IpamRequest, StaticConfig};
+use cni_ipam::{HostLocal, IpamRequest, StaticConfig};
 use cni_skel::{AddRequest, CheckRequest, DelRequest, GcRequest, StatusRequest};
 use cni_types::Result100;
 
@@ -13,8 +18,17 @@ use crate::error::BridgeError;
 
 /// The IPAM of one call, with the request it answers.
 pub(crate) struct Ipam {
-    inner: Box<dyn cni_ipam::Ipam>,
+    inner: Inner,
     req: IpamRequest,
+}
+
+/// Which IPAM serves the call.
+enum Inner {
+    /// host-local, run on the calling thread; for an ADD, with the configuration and the store
+    /// [`Ipam::for_add`] checked (taken by the ADD).
+    HostLocal(HostLocal, Mutex<Option<(HostLocalConfig, DiskStore)>>),
+    /// Any other, through its async interface.
+    Other(Box<dyn cni_ipam::Ipam>),
 }
 
 impl std::fmt::Debug for Ipam {
@@ -41,10 +55,11 @@ impl Ipam {
                 "unknown ipam type {ipam_type:?}: {e}"
             )));
         }
-        Ok(Ipam {
-            inner: cni_ipam::ipam_for(ipam_type),
-            req,
-        })
+        let inner = match ipam_type {
+            "host-local" => Inner::HostLocal(HostLocal::new(), Mutex::new(None)),
+            other => Inner::Other(cni_ipam::ipam_for(other)),
+        };
+        Ok(Ipam { inner, req })
     }
 
     /// The IPAM of an ADD. The configuration of an in-process IPAM, and host-local's state
@@ -52,15 +67,23 @@ impl Ipam {
     /// an unusable `dataDir` fails the ADD without leaving a new bridge behind.
     pub(crate) fn for_add<C>(t: &str, r: &AddRequest<C>) -> Result<Ipam, BridgeError> {
         let req = IpamRequest::from_add(r)?;
+        let mut opened = None;
         match t {
             "host-local" => {
                 let conf = HostLocalConfig::from_request(&req)?;
-                DiskStore::open(&conf.data_dir, &conf.network)?;
+                let store = DiskStore::open(&conf.data_dir, &conf.network)?;
+                opened = Some((conf, store));
             }
             "static" => drop(StaticConfig::from_request(&req)?),
             _ => {}
         }
-        Self::new(t, req, &r.cni_path)
+        let ipam = Self::new(t, req, &r.cni_path)?;
+        if let Inner::HostLocal(_, slot) = &ipam.inner
+            && let Ok(mut slot) = slot.lock()
+        {
+            *slot = opened;
+        }
+        Ok(ipam)
     }
 
     /// The IPAM of a DEL.
@@ -85,27 +108,49 @@ impl Ipam {
 
     /// IPAM ADD: the addresses, routes and DNS for this attachment.
     pub(crate) async fn add(&self) -> Result<Result100, BridgeError> {
-        Ok(self.inner.add(&self.req).await?)
+        Ok(match &self.inner {
+            Inner::HostLocal(h, opened) => match opened.lock().ok().and_then(|mut o| o.take()) {
+                Some((conf, store)) => h.add_blocking_in(&self.req, conf, &store)?,
+                None => h.add_blocking(&self.req)?,
+            },
+            Inner::Other(i) => i.add(&self.req).await?,
+        })
     }
 
     /// IPAM DEL: releases this attachment's addresses (idempotent).
     pub(crate) async fn del(&self) -> Result<(), BridgeError> {
-        Ok(self.inner.del(&self.req).await?)
+        match &self.inner {
+            Inner::HostLocal(h, _) => h.del_blocking(&self.req)?,
+            Inner::Other(i) => i.del(&self.req).await?,
+        }
+        Ok(())
     }
 
     /// IPAM CHECK.
     pub(crate) async fn check(&self) -> Result<(), BridgeError> {
-        Ok(self.inner.check(&self.req).await?)
+        match &self.inner {
+            Inner::HostLocal(h, _) => h.check_blocking(&self.req)?,
+            Inner::Other(i) => i.check(&self.req).await?,
+        }
+        Ok(())
     }
 
     /// IPAM STATUS.
     pub(crate) async fn status(&self) -> Result<(), BridgeError> {
-        Ok(self.inner.status(&self.req).await?)
+        match &self.inner {
+            Inner::HostLocal(h, _) => h.status_blocking(&self.req)?,
+            Inner::Other(i) => i.status(&self.req).await?,
+        }
+        Ok(())
     }
 
     /// IPAM GC (the request carries the valid attachments).
     pub(crate) async fn gc(&self) -> Result<(), BridgeError> {
-        Ok(self.inner.gc(&self.req).await?)
+        match &self.inner {
+            Inner::HostLocal(h, _) => drop(h.gc_blocking(&self.req)?),
+            Inner::Other(i) => i.gc(&self.req).await?,
+        }
+        Ok(())
     }
 
     /// Best-effort release after a failed ADD.

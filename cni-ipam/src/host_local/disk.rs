@@ -14,9 +14,10 @@
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{ErrorKind as IoKind, Write};
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use nix::errno::Errno;
 use nix::fcntl::{AT_FDCWD, AtFlags, Flock, FlockArg, OFlag, open};
@@ -36,9 +37,20 @@ pub const LAST_IP_FILE_PREFIX: &str = "last_reserved_ip.";
 pub const LOCK_FILE: &str = "lock";
 
 /// Reservations of one network in `<dataDir>/<network>/`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DiskStore {
     dir: PathBuf,
+    /// The lock file as [`DiskStore::open`] created (opened) it, kept for the first
+    /// [`Store::lock`] so that one ADD opens the lock file once. Taken by that lock; every
+    /// later lock opens a fresh descriptor.
+    opened_lock: Mutex<Option<OwnedFd>>,
+}
+
+impl Clone for DiskStore {
+    /// A clone shares nothing: it opens its own lock file descriptor for each lock.
+    fn clone(&self) -> Self {
+        DiskStore::at(self.dir.clone())
+    }
 }
 
 impl DiskStore {
@@ -55,9 +67,13 @@ impl DiskStore {
             .mode(0o755)
             .create(&dir)
             .map_err(|e| IpamError::io(format!("creating {}", dir.display()), e))?;
-        let store = DiskStore { dir };
-        // Create the lock file now, as Go does, so a bad directory fails early.
-        drop(store.open_lock_file()?);
+        let store = DiskStore::at(dir);
+        // Create the lock file now, as Go does, so a bad directory fails early; the descriptor
+        // serves the first lock.
+        let fd = store.open_lock_file()?;
+        if let Ok(mut slot) = store.opened_lock.lock() {
+            *slot = Some(fd);
+        }
         Ok(store)
     }
 
@@ -67,13 +83,20 @@ impl DiskStore {
         cni_types::validate::network_name(network)?;
         let dir = data_dir.join(network);
         match fs::metadata(&dir) {
-            Ok(m) if m.is_dir() => Ok(Some(DiskStore { dir })),
+            Ok(m) if m.is_dir() => Ok(Some(DiskStore::at(dir))),
             Ok(_) => Err(IpamError::io(
                 format!("opening {}", dir.display()),
                 std::io::Error::new(IoKind::NotADirectory, "not a directory"),
             )),
             Err(e) if e.kind() == IoKind::NotFound => Ok(None),
             Err(e) => Err(IpamError::io(format!("opening {}", dir.display()), e)),
+        }
+    }
+
+    fn at(dir: PathBuf) -> Self {
+        DiskStore {
+            dir,
+            opened_lock: Mutex::new(None),
         }
     }
 
@@ -90,7 +113,7 @@ impl DiskStore {
         self.dir.join(format!("{LAST_IP_FILE_PREFIX}{range_id}"))
     }
 
-    fn open_lock_file(&self) -> Result<std::os::fd::OwnedFd> {
+    fn open_lock_file(&self) -> Result<OwnedFd> {
         let path = self.dir.join(LOCK_FILE);
         open(
             &path,
@@ -209,8 +232,17 @@ pub fn parse_reservation(ip: IpAddr, content: &str) -> Reservation {
 impl Store for DiskStore {
     fn lock(&self) -> Result<StoreLock<'_>> {
         // A fresh open file description per lock, so that two users in one process exclude
-        // each other too (flock locks belong to the open file description).
-        let mut fd = self.open_lock_file()?;
+        // each other too (flock locks belong to the open file description): the one `open`
+        // made is used once, by the first lock.
+        let kept = self
+            .opened_lock
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take());
+        let mut fd = match kept {
+            Some(fd) => fd,
+            None => self.open_lock_file()?,
+        };
         loop {
             match Flock::lock(fd, FlockArg::LockExclusive) {
                 Ok(held) => return Ok(StoreLock::new(held)),
@@ -246,7 +278,14 @@ impl Store for DiskStore {
 
     fn last_reserved_ip(&self, range_id: usize) -> Result<Option<IpAddr>> {
         let path = self.last_ip_path(range_id);
-        match fs::read_to_string(&path) {
+        let mut buf = Vec::with_capacity(64);
+        let read = fs::File::open(&path).and_then(|f| read_small(f, &mut buf));
+        let text = read.and_then(|()| {
+            std::str::from_utf8(&buf).map_err(|_| {
+                std::io::Error::new(IoKind::InvalidData, "stream did not contain valid UTF-8")
+            })
+        });
+        match text {
             Ok(s) => Ok(s.trim().parse::<IpAddr>().ok().map(crate::ip::canonical_ip)),
             Err(e) if e.kind() == IoKind::NotFound => Ok(None),
             Err(e) => Err(IpamError::io(format!("reading {}", path.display()), e)),
@@ -300,21 +339,32 @@ impl Store for DiskStore {
 }
 
 /// Reads the file `name` of directory `dir` into `buf` (replacing its content).
-fn read_at(dir: &std::os::fd::OwnedFd, name: &str, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    use std::io::Read;
+fn read_at(dir: &OwnedFd, name: &str, buf: &mut Vec<u8>) -> std::io::Result<()> {
     let fd = nix::fcntl::openat(
         dir,
         name,
         OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
         Mode::empty(),
     )?;
-    let mut file = fs::File::from(fd);
+    read_small(fs::File::from(fd), buf)
+}
+
+/// Reads the regular file `file` into `buf` (replacing its content). A read that returns less
+/// than it asked for has reached the end of a regular file, so a short file (every file of the
+/// store) takes one `read`, not a second one to see the end.
+fn read_small(mut file: fs::File, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
     buf.clear();
     let mut chunk = [0u8; 512];
     loop {
         match file.read(&mut chunk) {
             Ok(0) => return Ok(()),
-            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Ok(n) => {
+                buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                if n < chunk.len() {
+                    return Ok(());
+                }
+            }
             Err(e) if e.kind() == IoKind::Interrupted => {}
             Err(e) => return Err(e),
         }

@@ -35,28 +35,30 @@ impl HostLocal {
     pub fn add_blocking(&self, req: &IpamRequest) -> Result<Result100> {
         let conf = HostLocalConfig::from_request(req)?;
         check_attachment(req)?;
-        let mut result = Result100::new(Version::CURRENT);
-        if let Some(path) = &conf.resolv_conf {
-            result.dns = read_resolv_conf(path)?;
-        }
+        let dns = match &conf.resolv_conf {
+            Some(path) => Some(read_resolv_conf(path)?),
+            None => None,
+        };
         let store = DiskStore::open(&conf.data_dir, &conf.network)?;
-        let got = ops::allocate(
-            &conf.ranges,
-            &store,
-            &req.container_id,
-            &req.ifname,
-            &conf.requested,
-        )?;
-        result.ips = got
-            .into_iter()
-            .map(|a| IpConfig {
-                interface: None,
-                address: a.address,
-                gateway: Some(a.gateway),
-            })
-            .collect();
-        result.routes = conf.routes;
-        Ok(result)
+        allocate(req, conf, dns, &store)
+    }
+
+    /// [`HostLocal::add_blocking`] with the configuration already read from `req`
+    /// ([`HostLocalConfig::from_request`]) and its store already opened
+    /// ([`DiskStore::open`] of `conf.data_dir` and `conf.network`): a plugin that checks both
+    /// before it changes anything does not read and open them twice.
+    pub fn add_blocking_in(
+        &self,
+        req: &IpamRequest,
+        conf: HostLocalConfig,
+        store: &DiskStore,
+    ) -> Result<Result100> {
+        check_attachment(req)?;
+        let dns = match &conf.resolv_conf {
+            Some(path) => Some(read_resolv_conf(path)?),
+            None => None,
+        };
+        allocate(req, conf, dns, store)
     }
 
     /// DEL on the calling thread: frees the attachment's addresses; nothing to free (no state
@@ -112,6 +114,36 @@ impl HostLocal {
             None => Ok(0),
         }
     }
+}
+
+/// The allocation of an ADD, and its result.
+fn allocate(
+    req: &IpamRequest,
+    conf: HostLocalConfig,
+    dns: Option<cni_types::Dns>,
+    store: &DiskStore,
+) -> Result<Result100> {
+    let mut result = Result100::new(Version::CURRENT);
+    if let Some(dns) = dns {
+        result.dns = dns;
+    }
+    let got = ops::allocate(
+        &conf.ranges,
+        store,
+        &req.container_id,
+        &req.ifname,
+        &conf.requested,
+    )?;
+    result.ips = got
+        .into_iter()
+        .map(|a| IpConfig {
+            interface: None,
+            address: a.address,
+            gateway: Some(a.gateway),
+        })
+        .collect();
+    result.routes = conf.routes;
+    Ok(result)
 }
 
 /// Runs `f` on tokio's blocking pool.
