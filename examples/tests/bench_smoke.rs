@@ -62,8 +62,29 @@ fn main() -> ExitCode {
             }
         }
     }
+    // The memory pass (--quick: 3 pods), ipMasq off and on: every call traced, its anonymous
+    // memory at exit read, and smaller than its peak RSS (which also counts the binary's pages).
+    assert_eq!(report.memory.len(), 2, "{text}");
+    for r in &report.memory {
+        assert_eq!(r.scenario.pods, 3);
+        for (variant, phases) in &r.results {
+            assert!(variant.is_plugin(), "the floor has no process to measure");
+            for verb in Verb::ALL {
+                let phase = phases.get(verb);
+                assert_eq!(phase.samples.len(), 3, "{variant:?} {verb:?}");
+                for s in &phase.samples {
+                    let (anon, rss) = (s.anon_kib.unwrap(), s.max_rss_kib.unwrap());
+                    assert!(
+                        anon > 0 && anon < rss,
+                        "{variant:?} {verb:?}: {anon} vs {rss}"
+                    );
+                }
+            }
+        }
+    }
     for needle in [
         "## Machine",
+        "### Memory of one call: 3 pods, 1 at a time, ipMasq on",
         "method floor (/bin/true",
         "### 5 pods, 8 at a time, ipMasq on",
         "| ours ipt | ADD |",

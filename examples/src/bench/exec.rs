@@ -11,6 +11,13 @@
 //! helper's forked copy holds only the helper's few private pages, so the figure is the
 //! plugin's own (the method's floor, `/bin/true` run this way, is printed with the results).
 //!
+//! `ru_maxrss` counts every page the process had mapped, including the pages of its executable
+//! file, which the page cache shares with every other process running it. What a call costs on
+//! its own is its anonymous memory (heap, stacks, copied-on-write data): with
+//! [`CallOptions::anon_at_exit`] the helper traces the plugin (`ptrace`, stopping it only when it
+//! exits) and reads `Anonymous` from `/proc/<pid>/smaps_rollup` at that last moment, before the
+//! kernel frees it. The stops cost time, so the benchmark measures this in a pass of its own.
+//!
 //! The caller's thread must already be in the node namespace: the helper and the plugin
 //! inherit it.
 
@@ -51,6 +58,9 @@ pub(crate) struct Exited {
     pub(crate) max_rss_kib: u64,
     /// User + system CPU time of the plugin and every process it waited for.
     pub(crate) cpu: Duration,
+    /// Anonymous memory of the plugin process when it exited, KiB (only with
+    /// [`CallOptions::anon_at_exit`]; threads' stacks already freed are not in it).
+    pub(crate) anon_kib: Option<u64>,
     /// What the plugin printed (its result, or its CNI error).
     pub(crate) stdout: Vec<u8>,
     /// Why the call failed (a non-zero exit, with what the plugin printed), if it did.
@@ -59,6 +69,16 @@ pub(crate) struct Exited {
 
 /// The name this executable answers to as the exec helper.
 pub const EXEC_HELPER: &str = "cni-bench-exec";
+
+/// The helper's first argument when it is to report the plugin's anonymous memory at exit.
+const ANON_AT_EXIT_FLAG: &str = "--anon-at-exit";
+
+/// How one call is observed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CallOptions {
+    /// Trace the plugin to read its anonymous memory when it exits (slower: not for timing).
+    pub(crate) anon_at_exit: bool,
+}
 
 /// Runs `program args...` once through `helper` (see the module docs) and waits for it. A
 /// program that exits non-zero is reported in [`Exited::failure`]; an `Err` means the call could
@@ -70,7 +90,23 @@ pub(crate) fn call(
     env: &CallEnv<'_>,
     stdin: &[u8],
 ) -> Result<Exited> {
-    let mut child = Command::new(helper)
+    call_with(helper, program, args, env, stdin, CallOptions::default())
+}
+
+/// [`call`], observed as `opts` says.
+pub(crate) fn call_with(
+    helper: &Path,
+    program: &Path,
+    args: &[&OsStr],
+    env: &CallEnv<'_>,
+    stdin: &[u8],
+    opts: CallOptions,
+) -> Result<Exited> {
+    let mut cmd = Command::new(helper);
+    if opts.anon_at_exit {
+        cmd.arg(ANON_AT_EXIT_FLAG);
+    }
+    let mut child = cmd
         .arg(program)
         .args(args)
         .env_clear()
@@ -138,10 +174,18 @@ pub(crate) fn call(
             String::from_utf8_lossy(&stdout).trim()
         )
     });
+    if opts.anon_at_exit && r.anon_kib.is_none() {
+        return Err(Error::Verification(format!(
+            "{} {}: the exec helper could not read the plugin's memory at exit",
+            program.display(),
+            env.command
+        )));
+    }
     Ok(Exited {
         elapsed: r.elapsed,
         max_rss_kib: r.max_rss_kib,
         cpu: r.cpu,
+        anon_kib: r.anon_kib,
         stdout,
         failure,
     })
@@ -153,6 +197,7 @@ struct Report {
     elapsed: Duration,
     max_rss_kib: u64,
     cpu: Duration,
+    anon_kib: Option<u64>,
     exit: Option<i32>,
     signal: Option<i32>,
 }
@@ -163,6 +208,7 @@ impl Report {
             elapsed: Duration::ZERO,
             max_rss_kib: 0,
             cpu: Duration::ZERO,
+            anon_kib: None,
             exit: None,
             signal: None,
         };
@@ -173,6 +219,7 @@ impl Report {
                 "elapsed_ns" => r.elapsed = Duration::from_nanos(value.parse().ok()?),
                 "maxrss_kib" => r.max_rss_kib = value.parse().ok()?,
                 "cpu_us" => r.cpu = Duration::from_micros(value.parse().ok()?),
+                "anon_kib" => r.anon_kib = Some(value.parse().ok()?),
                 "exit" => r.exit = Some(value.parse().ok()?),
                 "signal" => r.signal = Some(value.parse().ok()?),
                 _ => return None,
@@ -188,8 +235,12 @@ impl Report {
             (None, Some(sig)) => format!("signal={sig}"),
             (None, None) => "signal=0".into(),
         };
+        let anon = self
+            .anon_kib
+            .map(|k| format!(" anon_kib={k}"))
+            .unwrap_or_default();
         format!(
-            "elapsed_ns={} maxrss_kib={} cpu_us={} {status}",
+            "elapsed_ns={} maxrss_kib={} cpu_us={}{anon} {status}",
             self.elapsed.as_nanos(),
             self.max_rss_kib,
             self.cpu.as_micros()
@@ -207,18 +258,33 @@ pub fn run_exec_helper_if_invoked() -> Option<ExitCode> {
 }
 
 fn helper_main() -> ExitCode {
-    let mut args = std::env::args_os().skip(1);
+    let mut args = std::env::args_os().skip(1).peekable();
+    let anon_at_exit = args.next_if(|a| a == ANON_AT_EXIT_FLAG).is_some();
     let Some(program) = args.next() else {
         eprintln!("{EXEC_HELPER}: no program to run");
         return ExitCode::from(127);
     };
     let mut cmd = Command::new(&program);
     cmd.args(args).stderr(Stdio::null());
-    // SAFETY: the hook does nothing (trivially async-signal-safe). Its presence makes the
-    // standard library fork() instead of vfork(): the child then starts from a copy holding only
-    // this small helper's private pages, which is what the plugin's ru_maxrss builds on.
-    unsafe {
-        cmd.pre_exec(|| Ok(()));
+    if anon_at_exit {
+        // SAFETY: ptrace(PTRACE_TRACEME) is a single async-signal-safe system call. The child
+        // then stops at its execve, where the helper sets the options below.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    } else {
+        // SAFETY: the hook does nothing (trivially async-signal-safe). Its presence makes the
+        // standard library fork() instead of vfork(): the child then starts from a copy holding
+        // only this small helper's private pages, which is what the plugin's ru_maxrss builds
+        // on. (The hook above has the same effect.)
+        unsafe {
+            cmd.pre_exec(|| Ok(()));
+        }
     }
     let start = Instant::now();
     let child = match cmd.spawn() {
@@ -228,12 +294,18 @@ fn helper_main() -> ExitCode {
             return ExitCode::from(127);
         }
     };
-    match wait4(child.id()) {
-        Ok((status, usage)) => {
+    let reaped = if anon_at_exit {
+        reap_traced(child.id())
+    } else {
+        wait4(child.id()).map(|(status, usage)| (status, usage, None))
+    };
+    match reaped {
+        Ok((status, usage, anon_kib)) => {
             let report = Report {
                 elapsed: start.elapsed(),
                 max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or_default(),
                 cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
+                anon_kib,
                 exit: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
                 signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
             };
@@ -245,6 +317,59 @@ fn helper_main() -> ExitCode {
             ExitCode::from(127)
         }
     }
+}
+
+/// Follows a child started with `PTRACE_TRACEME` to its end: at its exec stop, asks for a stop
+/// when it exits (and for its death should the helper die); passes every signal on; at the exit
+/// stop reads its anonymous memory. Returns the final status, rusage and that figure.
+fn reap_traced(pid: u32) -> Result<(libc::c_int, libc::rusage, Option<u64>)> {
+    let id = libc::pid_t::try_from(pid)
+        .map_err(|_| Error::Verification(format!("process id {pid} out of range")))?;
+    let mut anon = None;
+    loop {
+        let (status, usage) = wait4(pid)?;
+        if !libc::WIFSTOPPED(status) {
+            return Ok((status, usage, anon));
+        }
+        let mut deliver = 0;
+        match (libc::WSTOPSIG(status), status >> 16) {
+            // The stop after execve, before the plugin's first instruction.
+            (libc::SIGTRAP, 0) if anon.is_none() => {
+                let options = libc::PTRACE_O_TRACEEXIT | libc::PTRACE_O_EXITKILL;
+                // SAFETY: PTRACE_SETOPTIONS on our own stopped tracee; no memory is passed.
+                let r = unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, id, 0, options) };
+                if r == -1 {
+                    return Err(Error::io("ptrace(PTRACE_SETOPTIONS)")(
+                        std::io::Error::last_os_error(),
+                    ));
+                }
+            }
+            // Exiting: the address space is still there.
+            (libc::SIGTRAP, libc::PTRACE_EVENT_EXIT) => {
+                anon = Some(anonymous_kib(pid)?);
+            }
+            // A signal for the plugin (SIGCHLD, the Go runtime's SIGURG...): deliver it.
+            (sig, 0) => deliver = sig,
+            _ => {}
+        }
+        // SAFETY: PTRACE_CONT of our own stopped tracee, with a signal number or 0.
+        let r = unsafe { libc::ptrace(libc::PTRACE_CONT, id, 0, deliver) };
+        if r == -1 {
+            return Err(Error::io("ptrace(PTRACE_CONT)")(
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+}
+
+/// `Anonymous:` of `/proc/<pid>/smaps_rollup`, KiB.
+fn anonymous_kib(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/smaps_rollup");
+    let text = std::fs::read_to_string(&path).map_err(Error::io(format!("reading {path}")))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Anonymous:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| Error::Verification(format!("{path} has no Anonymous line")))
 }
 
 fn timeval(t: libc::timeval) -> Duration {
@@ -285,10 +410,16 @@ mod tests {
             elapsed: Duration::from_nanos(1_234_567),
             max_rss_kib: 4321,
             cpu: Duration::from_micros(987),
+            anon_kib: None,
             exit: Some(1),
             signal: None,
         };
-        assert_eq!(Report::parse(&r.line()), Some(r));
+        assert_eq!(Report::parse(&r.line()), Some(r.clone()));
+        let traced = Report {
+            anon_kib: Some(312),
+            ..r
+        };
+        assert_eq!(Report::parse(&traced.line()), Some(traced));
         let killed = Report::parse("elapsed_ns=5 maxrss_kib=6 cpu_us=7 signal=9\n");
         assert_eq!(killed.map(|k| (k.exit, k.signal)), Some((None, Some(9))));
     }

@@ -17,6 +17,7 @@
 
 mod exec;
 mod floor;
+mod memory;
 mod options;
 mod report;
 mod runner;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use exec::{EXEC_HELPER, run_exec_helper_if_invoked};
+pub use memory::print_memory;
 pub use options::{BenchOptions, Plugins, USAGE};
 pub use report::{BenchReport, Scenario, ScenarioReport, print_scenario, print_targets};
 pub use runner::Phases;
@@ -251,18 +253,30 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport> {
             report.scale.push(r);
         }
     }
+    if let (true, Some(why)) = (opts.memory_pods > 0, memory::unavailable()) {
+        w(out, format_args!("\nThe memory pass is skipped: {why}."))?;
+    } else if opts.memory_pods > 0 {
+        for &masq in &opts.masq {
+            let r = memory::memory_scenario(opts, &bins, &state.0, masq, opts.memory_pods, seq)?;
+            seq += 1;
+            print_memory(out, &r)?;
+            report.memory.push(r);
+        }
+    }
     print_targets(out, &report)?;
     if let Some(wrapper) = &opts.wrap {
-        wrapped_add(
+        wrapped_call(
             &bins,
             &state.0.join("wrapped"),
             wrapper,
             opts.masq.last().copied().unwrap_or(false),
+            opts.wrap_verb,
         )?;
         w(
             out,
             format_args!(
-                "\none ADD of ours (the node's second pod) ran under: {}",
+                "\none {} of ours (the node's second pod) ran under: {}",
+                opts.wrap_verb.command(),
                 wrapper.join(" ")
             ),
         )?;
@@ -324,8 +338,15 @@ fn iptables_version() -> String {
 }
 
 /// One ADD of ours to make the bridge, then the second pod's ADD under `wrapper` (a profiler),
-/// with `ipMasq` set to `masq` (nftables).
-fn wrapped_add(bins: &Binaries, state: &Path, wrapper: &[String], masq: bool) -> Result<()> {
+/// with `ipMasq` set to `masq` (nftables); with `verb` CHECK or DEL, the second pod's ADD runs
+/// plainly and that verb (with the ADD's result as `prevResult`) under `wrapper`.
+fn wrapped_call(
+    bins: &Binaries,
+    state: &Path,
+    wrapper: &[String],
+    masq: bool,
+    verb: Verb,
+) -> Result<()> {
     let (program, wrapper_args) = wrapper
         .split_first()
         .ok_or_else(|| Error::Usage("an empty wrapper command".into()))?;
@@ -349,14 +370,23 @@ fn wrapped_add(bins: &Binaries, state: &Path, wrapper: &[String], masq: bool) ->
         .run_blocking(|| -> Result<()> {
             let mut worker = world.worker()?;
             world.op(&mut worker, Verb::Add, 0, None)?;
+            let prev = match verb {
+                Verb::Add | Verb::Version => None,
+                Verb::Check | Verb::Del => {
+                    let added = world.op(&mut worker, Verb::Add, 1, None)?;
+                    Some(added.result.ok_or_else(|| {
+                        Error::Verification("the second pod's ADD gave no result".into())
+                    })?)
+                }
+            };
             let env = exec::CallEnv {
-                command: "ADD",
+                command: verb.command(),
                 container_id: &id,
                 netns: pod.path(),
                 ifname: world::IFNAME,
                 cni_path: world.cni_path(),
             };
-            let stdin = world.stdin(Verb::Add, None)?;
+            let stdin = world.stdin(verb, prev.as_ref())?;
             let mut args: Vec<&std::ffi::OsStr> = wrapper_args.iter().map(|a| a.as_ref()).collect();
             args.push(plugin.as_os_str());
             let done = exec::call(world.helper(), Path::new(program), &args, &env, &stdin)?;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::world::Verb;
 use crate::error::{Error, Result};
 
 /// Which plugins are measured (the in-process floor is measured in every case unless
@@ -52,6 +53,12 @@ pub struct BenchOptions {
     /// wrapper command, the plugin's path appended: `--callgrind FILE` makes it
     /// `valgrind --tool=callgrind --callgrind-out-file=FILE`, `--wrap "strace -f -o F"` any other.
     pub wrap: Option<Vec<String>>,
+    /// The verb run under [`BenchOptions::wrap`]: ADD (default), or CHECK or DEL of the same
+    /// pod after its ADD (with that result as `prevResult`).
+    pub wrap_verb: Verb,
+    /// Pods of the memory pass (every call traced to read its anonymous memory at exit; ipMasq
+    /// as in `masq`). Default 10; 0 skips it.
+    pub memory_pods: usize,
 }
 
 impl Default for BenchOptions {
@@ -66,6 +73,8 @@ impl Default for BenchOptions {
             bridge: None,
             go_dir: PathBuf::from("/usr/lib/cni"),
             wrap: None,
+            wrap_verb: Verb::Add,
+            memory_pods: 10,
         }
     }
 }
@@ -93,6 +102,10 @@ usage: cargo run --release --example bench -- [options]
                            (ipMasq as the last --masq setting, nftables)
   --wrap \"CMD ARGS\"      afterwards, one ADD of our plugin under another wrapper command
                            (e.g. \"strace -f -T -o /tmp/add.strace\"; the plugin path is appended)
+  --wrap-verb add|check|del  the call run under --callgrind/--wrap: the second pod's ADD
+                           (default), or its CHECK or DEL after a plain ADD
+  --memory-pods N          pods of the memory pass: every call traced, its anonymous memory
+                           read at exit (default 10, --quick 3; 0 skips it)
   -h, --help               this text
 
 Plugins are executed as processes with the CNI_* environment and the config on stdin, inside a
@@ -105,6 +118,7 @@ and with iptables (the Go v1.1.1 plugin's only backend), so like is compared wit
 struct Explicit {
     pods: Option<usize>,
     scale_pods: Option<usize>,
+    memory_pods: Option<usize>,
     concurrency: Option<Vec<usize>>,
 }
 
@@ -159,6 +173,22 @@ impl BenchOptions {
                     }
                     opts.wrap = Some(cmd);
                 }
+                "--wrap-verb" => {
+                    opts.wrap_verb = match value("--wrap-verb")?.as_str() {
+                        "add" => Verb::Add,
+                        "check" => Verb::Check,
+                        "del" => Verb::Del,
+                        other => {
+                            return Err(Error::Usage(format!(
+                                "--wrap-verb {other:?}: expected add, check or del"
+                            )));
+                        }
+                    }
+                }
+                "--memory-pods" => {
+                    explicit.memory_pods =
+                        Some(parse_count("--memory-pods", &value("--memory-pods")?, 0)?)
+                }
                 "-h" | "--help" => return Ok(None),
                 other => {
                     return Err(Error::Usage(format!(
@@ -170,8 +200,10 @@ impl BenchOptions {
         if quick {
             opts.pods = 10;
             opts.scale_pods = 0;
+            opts.memory_pods = 3;
             opts.concurrency = vec![1, 8];
         }
+        opts.memory_pods = explicit.memory_pods.unwrap_or(opts.memory_pods);
         opts.pods = explicit.pods.unwrap_or(opts.pods);
         opts.scale_pods = explicit.scale_pods.unwrap_or(opts.scale_pods);
         opts.concurrency = explicit.concurrency.unwrap_or(opts.concurrency);
@@ -273,6 +305,13 @@ mod tests {
         );
         let o = parse(&["--wrap=strace -f -o x"])?.ok_or_else(|| Error::Usage("help".into()))?;
         assert_eq!(o.wrap.map(|w| w.len()), Some(4));
+        assert_eq!(o.wrap_verb, Verb::Add);
+        let o = parse(&["--wrap-verb", "check"])?.ok_or_else(|| Error::Usage("help".into()))?;
+        assert_eq!(o.wrap_verb, Verb::Check);
+        let o = parse(&["--wrap-verb", "del", "--memory-pods", "0"])?
+            .ok_or_else(|| Error::Usage("help".into()))?;
+        assert_eq!((o.wrap_verb, o.memory_pods), (Verb::Del, 0));
+        assert!(parse(&["--wrap-verb", "version"]).is_err());
         Ok(())
     }
 

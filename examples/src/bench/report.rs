@@ -35,6 +35,8 @@ pub struct BenchReport {
     pub matrix: Vec<ScenarioReport>,
     /// The serial scale runs at `--scale-pods`.
     pub scale: Vec<ScenarioReport>,
+    /// The memory passes (`--memory-pods`, every call traced; times not used).
+    pub memory: Vec<ScenarioReport>,
 }
 
 impl ScenarioReport {
@@ -47,7 +49,7 @@ impl ScenarioReport {
     }
 
     /// The pairs compared: ours against Go with the same masquerade backend first.
-    fn pairs(&self) -> Vec<(Variant, Variant)> {
+    pub(super) fn pairs(&self) -> Vec<(Variant, Variant)> {
         let ours = match self.scenario.masq {
             false => vec![Variant::Ours(MasqBackend::Nftables)],
             true => vec![
@@ -312,6 +314,30 @@ pub fn print_targets(out: &mut dyn Write, report: &BenchReport) -> Result<()> {
             o * 4 <= g,
             format!(
                 "peak RSS per plugin process ≤ 1/4 of Go's (largest of every call): {o} KiB vs {g} KiB = 1/{:.1}",
+                g as f64 / (o.max(1)) as f64
+            ),
+        )?;
+    }
+    // The same target for the memory a call has of its own (see the memory pass).
+    let anon = |pick: &dyn Fn(Variant) -> bool| -> Option<u64> {
+        report
+            .memory
+            .iter()
+            .flat_map(|r| r.results.iter())
+            .filter(|(v, _)| pick(*v))
+            .flat_map(|(_, p)| Verb::ALL.map(|verb| p.get(verb).summary().anon_kib))
+            .flatten()
+            .max()
+    };
+    if let (Some(o), Some(g)) = (
+        anon(&|v| matches!(v, Variant::Ours(_))),
+        anon(&|v| v == Variant::Go),
+    ) {
+        verdict(
+            out,
+            o * 4 <= g,
+            format!(
+                "anonymous memory per plugin process at exit ≤ 1/4 of Go's (largest of every call of the memory pass): {o} KiB vs {g} KiB = 1/{:.1}",
                 g as f64 / (o.max(1)) as f64
             ),
         )?;

@@ -9,6 +9,9 @@ pub struct Sample {
     pub latency: Duration,
     /// Peak RSS of the plugin process tree in KiB (`None` for the in-process floor).
     pub max_rss_kib: Option<u64>,
+    /// Anonymous memory of the plugin process when it exited, KiB (only in the benchmark's
+    /// memory pass, which traces the plugin; `None` otherwise and for the floor).
+    pub anon_kib: Option<u64>,
     /// CPU time (user + system) of the plugin processes (`None` for the floor).
     pub cpu: Option<Duration>,
     /// The plugin exited non-zero (a failed CHECK, DEL or VERSION; its time still counts).
@@ -42,6 +45,8 @@ pub struct Summary {
     pub cpu_p50_ms: Option<f64>,
     /// Largest peak RSS of any call, KiB (plugins only).
     pub max_rss_kib: Option<u64>,
+    /// Largest anonymous memory at exit of any call, KiB (memory pass only).
+    pub anon_kib: Option<u64>,
     /// Calls that failed.
     pub failed: usize,
 }
@@ -86,6 +91,7 @@ impl Phase {
             },
             cpu_p50_ms: (!cpu.is_empty()).then(|| ms(quantile(&cpu, 0.5))),
             max_rss_kib: self.samples.iter().filter_map(|s| s.max_rss_kib).max(),
+            anon_kib: self.samples.iter().filter_map(|s| s.anon_kib).max(),
             failed: self.samples.iter().filter(|s| s.failed).count(),
         }
     }
@@ -107,6 +113,7 @@ mod tests {
         Sample {
             latency: Duration::from_millis(ms),
             max_rss_kib: Some(ms * 100),
+            anon_kib: None,
             cpu: Some(Duration::from_millis(ms / 2)),
             failed: ms == 3,
         }
@@ -149,6 +156,7 @@ mod tests {
             samples: vec![Sample {
                 latency: Duration::from_millis(1),
                 max_rss_kib: None,
+                anon_kib: None,
                 cpu: None,
                 failed: false,
             }],

@@ -8,7 +8,7 @@ use cni_netlink::NetNs;
 use ipnetwork::IpNetwork;
 use serde_json::{Value, json};
 
-use super::exec::{CallEnv, call};
+use super::exec::{CallEnv, CallOptions, call_with};
 use super::floor::FloorWorker;
 use super::stats::Sample;
 use crate::error::{Error, Result};
@@ -118,6 +118,8 @@ pub(crate) struct World {
     helper: PathBuf,
     cni_path: PathBuf,
     conf: Value,
+    /// How plugin calls are observed (the memory pass traces them).
+    call_opts: CallOptions,
 }
 
 /// The outcome of one operation.
@@ -212,11 +214,18 @@ impl World {
             helper: bins.helper.clone(),
             cni_path: bins.go_dir.clone(),
             conf: config(variant, masq, &state.join("ipam")),
+            call_opts: CallOptions::default(),
         };
         if variant == Variant::Floor {
             super::floor::prepare_node(&world.ns)?;
         }
         Ok(world)
+    }
+
+    /// Makes every plugin call of this world report the plugin's anonymous memory at exit
+    /// (traced: its times are then not comparable with untraced calls).
+    pub(crate) fn trace_memory(&mut self) {
+        self.call_opts.anon_at_exit = true;
     }
 
     /// Whether this world measures `verb` (the floor has no process, so no VERSION).
@@ -251,6 +260,7 @@ impl World {
                 let sample = Sample {
                     latency,
                     max_rss_kib: None,
+                    anon_kib: None,
                     cpu: None,
                     failed: false,
                 };
@@ -269,7 +279,7 @@ impl World {
                     ifname: IFNAME,
                     cni_path: &self.cni_path,
                 };
-                let done = call(&self.helper, plugin, &[], &env, &stdin)?;
+                let done = call_with(&self.helper, plugin, &[], &env, &stdin, self.call_opts)?;
                 if let (Verb::Add, Some(failure)) = (verb, &done.failure) {
                     return Err(Error::Verification(failure.clone()));
                 }
@@ -285,6 +295,7 @@ impl World {
                 let sample = Sample {
                     latency: done.elapsed,
                     max_rss_kib: Some(done.max_rss_kib),
+                    anon_kib: done.anon_kib,
                     cpu: Some(done.cpu),
                     failed: done.failure.is_some(),
                 };
