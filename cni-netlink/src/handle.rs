@@ -34,7 +34,13 @@ impl Netlink {
 
     /// Connects to the calling thread's own network namespace (the "host" side of a plugin).
     pub async fn connect_current() -> Result<Netlink> {
-        NetNs::current_thread()?.connect().await
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            crate::error::Error::invalid_input(
+                "Netlink::connect_current must be called inside a tokio runtime",
+            )
+        })?;
+        // Opened on this thread, so it is this thread's namespace: no need to ask again.
+        NetNs::current_thread()?.connect_here(&runtime)
     }
 
     /// The namespace this handle is bound to.

@@ -73,7 +73,7 @@ pub use link::{
     BridgePortFlags, BridgePortInfo, BridgeSpec, Link, LinkKind, MacAddr, OperState, PortState,
     PortVlans, VethPair, VethSpec, VlanRange,
 };
-pub use netns::NetNs;
+pub use netns::{NetNs, NsThread};
 pub use route::{Route, RouteFilter, RouteScope, RouteSpec};
 
 /// The `ipnetwork` crate, whose `IpNetwork` type this crate's API uses for prefixes.

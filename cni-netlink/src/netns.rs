@@ -9,6 +9,10 @@
 //!   [`Netlink`] handle can be used from any task afterwards.
 //! * [`NetNs::run_blocking`] and [`NetNs::run`] run a closure on a fresh OS thread that entered the
 //!   namespace and ends afterwards (for `/proc/sys` writes, ioctls, binding sockets).
+//! * [`NetNs::spawn_thread`] starts one such thread that stays in the namespace and runs closures
+//!   sent to it ([`NsThread`]) until its handle is dropped, for a caller that acts in the
+//!   namespace more than once (a plugin's ADD: the netlink socket, then the interface's sysctls)
+//!   and would otherwise start a thread for each.
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -77,7 +81,21 @@ impl NetNs {
     ///
     /// Called from a plugin's main thread or a runtime worker this is the "host" namespace.
     pub fn current_thread() -> Result<NetNs> {
-        NetNs::open(THREAD_SELF_NET)
+        let file = std::fs::File::open(THREAD_SELF_NET)
+            .map_err(|e| Error::io(e, format!("opening network namespace {THREAD_SELF_NET}")))?;
+        // The kernel's own link to the thread's network namespace: no need to ask whether it is
+        // one, as NetNs::from_fd does for paths from elsewhere.
+        let fd = OwnedFd::from(file);
+        let st = fstat(&fd)
+            .map_err(|e| Error::from_errno(e as i32, format!("fstat on {THREAD_SELF_NET}")))?;
+        Ok(NetNs {
+            inner: Arc::new(Inner {
+                fd,
+                path: PathBuf::from(THREAD_SELF_NET),
+                dev: st.st_dev,
+                inode: st.st_ino,
+            }),
+        })
     }
 
     /// Creates a new, empty network namespace (only a down loopback in it) and returns its handle.
@@ -183,8 +201,14 @@ impl NetNs {
     }
 
     /// True when this is the calling thread's own network namespace.
+    ///
+    /// One `stat` of `/proc/thread-self/ns/net` (its nsfs device and inode), asked anew on every
+    /// call: a thread's namespace can change under any cache (`setns` by code outside this
+    /// crate), and a stale answer would make [`NetNs::sysctl_set`] write into the wrong one.
     pub fn is_current_thread(&self) -> Result<bool> {
-        Ok(self.is_same(&NetNs::current_thread()?))
+        let st = nix::sys::stat::stat(THREAD_SELF_NET)
+            .map_err(|e| Error::from_errno(e as i32, format!("stat on {THREAD_SELF_NET}")))?;
+        Ok(self.inner.dev == st.st_dev && self.inner.inode == st.st_ino)
     }
 
     /// Fails with [`Error::InvalidInput`] when this namespace is the calling thread's own one.
@@ -262,12 +286,13 @@ impl NetNs {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::invalid_input("NetNs::connect must be called inside a tokio runtime")
         })?;
-        let (connection, handle, _) = if self.is_current_thread()? {
-            rtnetlink::new_connection().map_err(|e| Error::io(e, "creating a netlink socket"))?
-        } else {
-            let ns = self.clone();
-            let rt = runtime.clone();
-            self.run(move || {
+        if self.is_current_thread()? {
+            return self.connect_here(&runtime);
+        }
+        let ns = self.clone();
+        let rt = runtime.clone();
+        let (connection, handle, _) = self
+            .run(move || {
                 // The socket must be registered with the caller's runtime reactor; entering the
                 // runtime handle on this helper thread allows that without running any task here.
                 let _guard = rt.enter();
@@ -278,8 +303,16 @@ impl NetNs {
                     )
                 })
             })
-            .await??
-        };
+            .await??;
+        runtime.spawn(connection);
+        Ok(Netlink::new(handle, self.clone()))
+    }
+
+    /// Opens a netlink connection on the calling thread, which must be in this namespace, and
+    /// spawns its driver on `runtime`.
+    pub(crate) fn connect_here(&self, runtime: &tokio::runtime::Handle) -> Result<Netlink> {
+        let (connection, handle, _) =
+            rtnetlink::new_connection().map_err(|e| Error::io(e, "creating a netlink socket"))?;
         runtime.spawn(connection);
         Ok(Netlink::new(handle, self.clone()))
     }
@@ -307,12 +340,107 @@ impl NetNs {
     /// Moves the calling thread into this namespace. Only ever called on threads this module
     /// created and that end right after their work.
     fn enter_this_thread(&self) -> Result<()> {
-        setns(&self.inner.fd, CloneFlags::CLONE_NEWNET).map_err(|e| {
-            Error::from_errno(
-                e as i32,
-                format!("entering network namespace {}", self.path().display()),
-            )
+        setns(&self.inner.fd, CloneFlags::CLONE_NEWNET).map_err(|e| self.enter_error(e))
+    }
+
+    fn enter_error(&self, errno: nix::errno::Errno) -> Error {
+        Error::from_errno(
+            errno as i32,
+            format!("entering network namespace {}", self.path().display()),
+        )
+    }
+
+    /// Starts a thread of its own that enters this namespace and stays there, running the
+    /// closures given to [`NsThread::run`] one after the other, until the returned handle is
+    /// dropped; then it ends. Like [`NetNs::run`], but one thread start for any number of
+    /// closures.
+    ///
+    /// Errors: the thread cannot be started. Entering the namespace happens on the new thread;
+    /// when it fails, every [`NsThread::run`] returns that error and runs nothing.
+    pub fn spawn_thread(&self) -> Result<NsThread> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let ns = self.clone();
+        std::thread::Builder::new()
+            .name("cni-netns".into())
+            .spawn(move || {
+                let entered = setns(&ns.inner.fd, CloneFlags::CLONE_NEWNET);
+                while let Ok(job) = queue.recv() {
+                    job(entered.map_err(|e| ns.enter_error(e)));
+                }
+            })
+            .map_err(|e| Error::io(e, "starting a thread for a namespace"))?;
+        Ok(NsThread {
+            ns: self.clone(),
+            jobs,
         })
+    }
+}
+
+/// A closure for an [`NsThread`], given whether the thread is in its namespace.
+type Job = Box<dyn FnOnce(Result<()>) + Send>;
+
+/// A thread that stays inside one network namespace and runs closures there ([`NetNs::spawn_thread`]).
+///
+/// The thread does nothing but wait for work; dropping the handle ends it, so no thread outlives
+/// the handle in the namespace. Closures run one at a time, in the order they were given.
+pub struct NsThread {
+    ns: NetNs,
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl fmt::Debug for NsThread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NsThread").field("netns", &self.ns).finish()
+    }
+}
+
+impl NsThread {
+    /// The namespace the thread runs in.
+    pub fn netns(&self) -> &NetNs {
+        &self.ns
+    }
+
+    /// Runs `f` on the thread, inside the namespace, and resolves with its result; the calling
+    /// thread is not blocked meanwhile.
+    ///
+    /// Errors: the thread could not enter the namespace (the error of `setns`), or it has ended
+    /// (`f` or an earlier closure panicked: [`Error::Internal`]).
+    pub async fn run<F, R>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |entered: Result<()>| {
+            // The receiver may be gone (the caller's future was dropped); nothing to do then.
+            let _ = tx.send(entered.map(|()| f()));
+        });
+        let ended =
+            || Error::Internal("the namespace thread has ended (a closure panicked)".into());
+        self.jobs.send(job).map_err(|_| ended())?;
+        rx.await.map_err(|_| ended())?
+    }
+
+    /// Opens a netlink connection bound to the namespace (the socket is created on the thread)
+    /// and spawns its driver on the current tokio runtime, like [`NetNs::connect`].
+    ///
+    /// Errors: no tokio runtime is running ([`Error::InvalidInput`]), or as [`NsThread::run`].
+    pub async fn connect(&self) -> Result<Netlink> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::invalid_input("NsThread::connect must be called inside a tokio runtime")
+        })?;
+        let rt = runtime.clone();
+        let path = self.ns.path().display().to_string();
+        let (connection, handle, _) = self
+            .run(move || {
+                // Registered with the caller's runtime reactor, as in NetNs::connect.
+                let _guard = rt.enter();
+                rtnetlink::new_connection()
+                    .map_err(|e| Error::io(e, format!("creating a netlink socket in {path}")))
+            })
+            .await??;
+        runtime.spawn(connection);
+        Ok(Netlink::new(handle, self.ns.clone()))
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use crate::addr::IpFamily;
 use crate::error::{Error, Result};
-use crate::netns::NetNs;
+use crate::netns::{NetNs, NsThread};
 
 /// Turns a sysctl key into its `/proc/sys` path. Accepts the dotted form (`net.ipv4.ip_forward`)
 /// and the slash form (`net/ipv4/conf/eth0.100/arp_notify`, needed when an interface name
@@ -60,11 +60,40 @@ pub fn forwarding_key(family: IpFamily) -> &'static str {
 }
 
 fn read_path(path: &PathBuf) -> Result<String> {
-    let mut s = String::new();
+    let mut bytes = Vec::with_capacity(64);
     std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_string(&mut s))
+        .and_then(|f| read_sysctl(f, &mut bytes))
         .map_err(|e| Error::io(e, format!("reading {}", path.display())))?;
+    let s = String::from_utf8(bytes).map_err(|_| {
+        Error::io(
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "stream did not contain valid UTF-8",
+            ),
+            format!("reading {}", path.display()),
+        )
+    })?;
     Ok(s.trim_end().to_string())
+}
+
+/// Reads a /proc/sys file to its end. Its value comes whole from the first `read` when the
+/// buffer is larger (the kernel formats it at once), so a short read ends it without a second
+/// `read`; longer values (a few are) are read on until the end.
+fn read_sysctl(mut file: std::fs::File, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut chunk = [0u8; 256];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                out.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                if n < chunk.len() {
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn write_path(path: &PathBuf, value: &str) -> Result<()> {
@@ -139,6 +168,29 @@ impl NetNs {
     /// changed anything.
     pub fn enable_forwarding(&self, family: IpFamily) -> Result<bool> {
         self.sysctl_ensure(forwarding_key(family), "1")
+    }
+}
+
+impl NsThread {
+    /// Writes several sysctls of the thread's namespace, on the thread (no thread start):
+    /// [`NetNs::sysctl_set_many`] for a caller that already has an [`NsThread`].
+    ///
+    /// Errors: as [`NetNs::sysctl_set_many`], or as [`NsThread::run`].
+    pub async fn sysctl_set_many(&self, entries: &[(&str, &str)]) -> Result<()> {
+        let paths = entries
+            .iter()
+            .map(|(k, v)| Ok((sysctl_path(k)?, (*v).to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        self.run(move || {
+            let mut first = None;
+            for (path, value) in &paths {
+                if let Err(e) = write_path(path, value) {
+                    first.get_or_insert(e);
+                }
+            }
+            first.map_or(Ok(()), Err)
+        })
+        .await?
     }
 }
 

@@ -244,3 +244,55 @@ fn bind_mounted_namespace_opens() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn a_namespace_thread_runs_every_closure_inside_and_ends_with_its_handle() {
+    let node = TestNode::new();
+    let before = thread_netns_inode();
+    let thread = node.netns().spawn_thread().unwrap();
+    assert!(thread.netns().is_same(node.netns()));
+    // Every closure runs inside, on the same thread, in order; the caller stays where it was.
+    let first = thread
+        .run(|| (thread_netns_inode(), std::thread::current().id()))
+        .await
+        .unwrap();
+    let second = thread
+        .run(|| (thread_netns_inode(), std::thread::current().id()))
+        .await
+        .unwrap();
+    assert_eq!(first.0, node.netns().inode());
+    assert_eq!(first, second, "both closures ran on the one thread");
+    assert_ne!(first.1, std::thread::current().id());
+    assert_eq!(thread_netns_inode(), before);
+
+    // Its netlink connection is bound to the namespace.
+    let nl = thread.connect().await.unwrap();
+    assert!(nl.netns().is_same(node.netns()));
+    let links = nl.links().await.unwrap();
+    assert_eq!(links.len(), 1, "a new namespace has only lo: {links:?}");
+
+    // A panicking closure ends the thread: it and every later call are errors, not hangs.
+    let err = thread.run(|| -> u8 { panic!("boom") }).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal);
+    let err = thread.run(|| 1u8).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal);
+
+    // Dropping the handle ends the thread: the namespace's only other holder is gone, so the
+    // thread's own /proc/self/task entry disappears.
+    let thread = node.netns().spawn_thread().unwrap();
+    let tid = thread.run(|| nix::unistd::gettid().as_raw()).await.unwrap();
+    let task = format!("/proc/self/task/{tid}");
+    assert!(std::path::Path::new(&task).exists());
+    drop(thread);
+    // A bound for a slow machine, not a speed requirement.
+    for _ in 0..10_000 {
+        if !std::path::Path::new(&task).exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(
+        !std::path::Path::new(&task).exists(),
+        "the namespace thread outlived its handle"
+    );
+}

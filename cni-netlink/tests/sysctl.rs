@@ -137,3 +137,49 @@ async fn interface_sysctls_many_ensure_and_errors() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(cat(&pod, "/proc/sys/net/ipv4/conf/eth0/arp_notify"), "0");
 }
+
+#[tokio::test]
+async fn a_namespace_thread_writes_interface_sysctls_there() {
+    let node = TestNode::new();
+    let pod = node.pod("p");
+    let nl = node.connect().await.unwrap();
+    let thread = pod.netns().spawn_thread().unwrap();
+    let podnl = thread.connect().await.unwrap();
+    let pair = nl
+        .create_veth_pair(&podnl, &VethSpec::new("eth0"))
+        .await
+        .unwrap();
+    let host_if = pair.host.name.clone();
+
+    let arp = interface_key(IpFamily::V4, "eth0", "arp_notify");
+    let dad = interface_key(IpFamily::V6, "eth0", "accept_dad");
+    thread
+        .sysctl_set_many(&[(&arp, "1"), (&dad, "0")])
+        .await
+        .unwrap();
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv4/conf/eth0/arp_notify"), "1");
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv6/conf/eth0/accept_dad"), "0");
+    assert_eq!(
+        cat(
+            &node,
+            &format!("/proc/sys/net/ipv4/conf/{host_if}/arp_notify")
+        ),
+        "0",
+        "the host end, in another namespace, keeps its default"
+    );
+
+    // Every entry is tried; the first failure is the result.
+    let missing = interface_key(IpFamily::V4, "nosuch0", "arp_notify");
+    let err = thread
+        .sysctl_set_many(&[(&missing, "1"), (&arp, "0")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv4/conf/eth0/arp_notify"), "0");
+    // A key outside net.* is refused before anything is written.
+    let err = thread
+        .sysctl_set_many(&[("kernel.hostname", "x")])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use cni_netlink::addr::{AddrOptions, IpFamily};
 use cni_netlink::link::{BridgePortFlags, Link, MacAddr, PortVlans, VethPair, VethSpec, VlanRange};
 use cni_netlink::route::{PROTO_BOOT, RouteScope, RouteSpec};
-use cni_netlink::{NetNs, Netlink};
+use cni_netlink::{Netlink, NsThread};
 use cni_types::Result100;
 
 use crate::config::Settings;
@@ -100,7 +100,7 @@ pub(crate) async fn configure_port(
 /// route without gateway goes via the first gateway of its family).
 pub(crate) async fn configure_l3(
     pod: &Netlink,
-    ns: &NetNs,
+    ns: &NsThread,
     s: &Settings,
     link: &Link,
     result: &Result100,
@@ -122,9 +122,9 @@ pub(crate) async fn configure_l3(
         keys.push((v6("keep_addr_on_down"), "1"));
     }
     let entries: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    // One thread switch for all of them; like the reference, failures are not fatal (a kernel
-    // without IPv6 has no such files).
-    if let Err(e) = ns.sysctl_set_many(&entries) {
+    // Written on the call's pod-namespace thread, all at once; like the reference, failures are
+    // not fatal (a kernel without IPv6 has no such files).
+    if let Err(e) = ns.sysctl_set_many(&entries).await {
         tracing::debug!(error = %e, "a pod sysctl was not written");
     }
 

@@ -59,6 +59,9 @@ impl Netlink {
             Some(link) => Some(link),
             None => self.create_bridge(spec).await?,
         };
+        // Whether anything was changed since `link` was read: if not, it is returned as read
+        // instead of being asked for again.
+        let mut changed = false;
         let link = match existing {
             Some(link) => {
                 if link.kind != LinkKind::Bridge {
@@ -85,14 +88,17 @@ impl Netlink {
                                 e
                             }
                         })?;
+                    changed = true;
                 }
                 if let Some(mac) = spec.mac
                     && link.mac != Some(mac)
                 {
                     self.set_mac(link.index, mac).await?;
+                    changed = true;
                 }
                 if spec.up && !link.admin_up {
                     self.set_link_up(link.index).await?;
+                    changed = true;
                 }
                 link
             }
@@ -100,8 +106,13 @@ impl Netlink {
         };
         if spec.promiscuous && !link.promiscuous {
             self.set_promiscuous(link.index, true).await?;
+            changed = true;
         }
-        self.link(&spec.name).await
+        if changed {
+            self.link(&spec.name).await
+        } else {
+            Ok(link)
+        }
     }
 
     /// Creates the bridge in one request. Returns `Some(link)` when it already existed (a
