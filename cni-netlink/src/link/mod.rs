@@ -7,8 +7,9 @@ mod port;
 mod veth;
 
 use futures::TryStreamExt;
-use rtnetlink::LinkUnspec;
-use rtnetlink::packet_route::link::LinkMessage;
+use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::link::{LinkExtentMask, LinkMessage};
+use rtnetlink::{LinkGetRequest, LinkUnspec};
 
 pub use bridge::BridgeSpec;
 pub use info::{BridgePortInfo, Link, LinkKind, MacAddr, OperState, PortState};
@@ -47,11 +48,18 @@ pub fn validate_ifname(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A link request that leaves the counters out of the answer (`RTEXT_FILTER_SKIP_STATS`: the
+/// link's, and IPv6's per-interface ones): [`Link`] has no use for them, and they are about
+/// half of every answer to parse.
+fn without_stats(req: LinkGetRequest) -> LinkGetRequest {
+    req.set_filter_mask(AddressFamily::Unspec, vec![LinkExtentMask::SkipStats])
+}
+
 impl Netlink {
     /// Looks a link up by name. A missing link is `Ok(None)`.
     pub async fn link_by_name(&self, name: &str) -> Result<Option<Link>> {
         validate_ifname(name)?;
-        let mut stream = self.handle.link().get().match_name(name).execute();
+        let mut stream = without_stats(self.handle.link().get().match_name(name)).execute();
         match stream.try_next().await {
             Ok(Some(msg)) => Ok(Some(Link::from_message(&msg))),
             Ok(None) => Ok(None),
@@ -64,7 +72,7 @@ impl Netlink {
 
     /// Looks a link up by index. A missing link is `Ok(None)`.
     pub async fn link_by_index(&self, index: u32) -> Result<Option<Link>> {
-        let mut stream = self.handle.link().get().match_index(index).execute();
+        let mut stream = without_stats(self.handle.link().get().match_index(index)).execute();
         match stream.try_next().await {
             Ok(Some(msg)) => Ok(Some(Link::from_message(&msg))),
             Ok(None) => Ok(None),
@@ -87,7 +95,11 @@ impl Netlink {
 
     /// All links of the namespace.
     pub async fn links(&self) -> Result<Vec<Link>> {
-        let msgs = collect(self.handle.link().get().execute(), "listing links").await?;
+        let msgs = collect(
+            without_stats(self.handle.link().get()).execute(),
+            "listing links",
+        )
+        .await?;
         Ok(msgs.iter().map(Link::from_message).collect())
     }
 

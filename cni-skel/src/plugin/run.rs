@@ -30,13 +30,17 @@ use crate::env::CniEnv;
 pub fn main<P: Plugin>(plugin: P) -> ExitCode {
     let env = CniEnv::from_process();
     init_logging(&env);
-    ExitCode::from(run(&plugin))
+    ExitCode::from(run_with_stdio(&plugin, env))
 }
 
 /// Runs the plugin with the process environment and stdio on a new current-thread runtime, and
 /// returns the exit status (0 or 1). Does not set up logging and does not exit.
 pub fn run<P: Plugin>(plugin: &P) -> u8 {
-    let env = CniEnv::from_process();
+    run_with_stdio(plugin, CniEnv::from_process())
+}
+
+/// [`run`] with the environment already read (so [`main`] reads it once).
+fn run_with_stdio<P: Plugin>(plugin: &P, env: CniEnv) -> u8 {
     let mut stdin = std::io::stdin().lock();
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();
