@@ -581,3 +581,71 @@ fn add_in_an_opened_store_is_add_and_locks_like_a_fresh_store() {
         .unwrap_err();
     assert!(again.to_string().contains("opened"), "{again}");
 }
+
+#[test]
+fn check_with_hints_answers_as_check_whatever_the_hints() {
+    use cni_ipam::host_local::ops::{check, check_with_hints};
+    use cni_ipam::host_local::store::MemStore;
+    use std::net::IpAddr;
+
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let dir = TempDir::new("hints");
+    let disk = DiskStore::open(dir.path(), "mynet").unwrap();
+    let mem = MemStore::new();
+    for (addr, id, ifname) in [
+        ("10.1.2.2", "c1", Some("eth0")),
+        ("10.1.2.3", "c2", Some("eth0")),
+        ("10.1.2.4", "old", None),
+    ] {
+        mem.insert(ip(addr), id, ifname).unwrap();
+        let content = match ifname {
+            Some(i) => format!("{id}\r\n{i}"),
+            None => id.to_string(),
+        };
+        fs::write(dir.join("mynet").join(addr), content).unwrap();
+    }
+    // Not reservations: a directory and a symlink named by an address.
+    fs::create_dir(dir.join("mynet").join("10.1.2.9")).unwrap();
+    std::os::unix::fs::symlink(
+        dir.join("mynet").join("10.1.2.2"),
+        dir.join("mynet").join("10.1.2.8"),
+    )
+    .unwrap();
+
+    let stores: [&dyn Store; 2] = [&disk, &mem];
+    for store in stores {
+        // One address looked up is what the full list says about it.
+        assert_eq!(
+            store.reservation(ip("10.1.2.3")).unwrap(),
+            store
+                .reservations()
+                .unwrap()
+                .into_iter()
+                .find(|r| r.ip == ip("10.1.2.3"))
+        );
+        assert_eq!(store.reservation(ip("10.1.2.7")).unwrap(), None);
+        assert_eq!(store.reservation(ip("10.1.2.8")).unwrap(), None);
+        assert_eq!(store.reservation(ip("10.1.2.9")).unwrap(), None);
+
+        let hint_sets: [&[IpAddr]; 5] = [
+            &[],
+            &[ip("10.1.2.2")],
+            &[ip("10.1.2.3"), ip("10.1.2.4")],
+            &[ip("10.1.2.7"), ip("10.1.2.8"), ip("10.1.2.9")],
+            &[ip("::ffff:10.1.2.2")],
+        ];
+        for hints in hint_sets {
+            for (id, ifname) in [
+                ("c1", "eth0"),
+                ("c1", "eth1"),
+                ("c2", "eth0"),
+                ("old", "eth0"),
+                ("c3", "eth0"),
+            ] {
+                let full = check(store, id, ifname).map_err(|e| e.to_string());
+                let hinted = check_with_hints(store, id, ifname, hints).map_err(|e| e.to_string());
+                assert_eq!(hinted, full, "{id}/{ifname} with hints {hints:?}");
+            }
+        }
+    }
+}

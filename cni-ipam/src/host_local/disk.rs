@@ -301,6 +301,31 @@ impl Store for DiskStore {
         }
     }
 
+    fn reservation(&self, ip: IpAddr) -> Result<Option<Reservation>> {
+        let path = self.path_of(ip);
+        // What `reservations` would skip (a symlink, a directory, a FIFO, unreadable or
+        // non-UTF-8 content) is no reservation here either; O_NONBLOCK keeps a FIFO from
+        // blocking the open.
+        let Ok(fd) = open(
+            &path,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        ) else {
+            return Ok(None);
+        };
+        let file = fs::File::from(fd);
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Ok(None);
+        }
+        let mut buf = Vec::with_capacity(64);
+        if read_small(file, &mut buf).is_err() {
+            return Ok(None);
+        }
+        Ok(std::str::from_utf8(&buf)
+            .ok()
+            .map(|content| parse_reservation(ip, content)))
+    }
+
     fn reservations(&self) -> Result<Vec<Reservation>> {
         let entries = fs::read_dir(&self.dir)
             .map_err(|e| IpamError::io(format!("reading {}", self.dir.display()), e))?;

@@ -120,6 +120,29 @@ pub fn check(store: &dyn Store, id: &str, ifname: &str) -> Result<()> {
     }
 }
 
+/// [`check`], looking at the reservations of `hints` first (the addresses the caller expects
+/// the attachment to hold, such as a CHECK's `prevResult`): when one of them belongs to
+/// `(id, ifname)` (or is a legacy reservation of `id`) the answer is found without reading every
+/// reservation of the network. Otherwise it is [`check`]'s full search, so the result is the
+/// same whatever the hints are (wrong, stale or none).
+pub fn check_with_hints(store: &dyn Store, id: &str, ifname: &str, hints: &[IpAddr]) -> Result<()> {
+    let _lock = store.lock()?;
+    for ip in hints {
+        if let Some(r) = store.reservation(canonical_ip(*ip))?
+            && (r.is_exactly(id, ifname) || r.is_legacy_of(id))
+        {
+            return Ok(());
+        }
+    }
+    if store.find_by_id(id, ifname)? {
+        Ok(())
+    } else {
+        Err(IpamError::internal(format!(
+            "host-local: Failed to find address added by container {id}"
+        )))
+    }
+}
+
 /// Frees every reservation whose attachment is not in `valid` (pairs of container id and
 /// interface name) and returns the freed ones. A legacy id-only reservation is kept when any
 /// valid attachment has its container id. Nothing but reservations is touched.

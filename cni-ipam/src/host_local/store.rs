@@ -75,6 +75,13 @@ pub trait Store {
     /// Every reservation of the network.
     fn reservations(&self) -> Result<Vec<Reservation>>;
 
+    /// The reservation of `ip`, if there is one [`Store::reservations`] would list. A store
+    /// that can look one address up without reading them all overrides this; the default
+    /// reads them all.
+    fn reservation(&self, ip: IpAddr) -> Result<Option<Reservation>> {
+        Ok(self.reservations()?.into_iter().find(|r| r.ip == ip))
+    }
+
     /// The addresses held by `(id, ifname)`, legacy id-only reservations of `id` included.
     fn get_by_id(&self, id: &str, ifname: &str) -> Result<Vec<IpAddr>> {
         Ok(self

@@ -77,7 +77,18 @@ impl HostLocal {
         let conf = HostLocalConfig::from_request(req)?;
         check_attachment(req)?;
         match DiskStore::open_existing(&conf.data_dir, &conf.network)? {
-            Some(store) => ops::check(&store, &req.container_id, &req.ifname),
+            // prevResult's addresses are looked at first; an unreadable prevResult only means
+            // no hints (host-local's CHECK does not depend on it).
+            Some(store) => {
+                let hints: Vec<std::net::IpAddr> = req
+                    .config
+                    .prev_result_current()
+                    .ok()
+                    .flatten()
+                    .map(|r| r.ips.iter().map(|ip| ip.address.ip()).collect())
+                    .unwrap_or_default();
+                ops::check_with_hints(&store, &req.container_id, &req.ifname, &hints)
+            }
             None => Err(IpamError::internal(format!(
                 "host-local: Failed to find address added by container {}",
                 req.container_id
