@@ -32,6 +32,63 @@ fn mac(s: &str) -> MacAddr {
     s.parse().unwrap()
 }
 
+/// A bridge made with `own_mac` keeps its MAC when a port with a lower MAC is attached; one
+/// made without takes the port's (the kernel's lowest-port-MAC rule) until its MAC is set.
+#[tokio::test]
+async fn a_bridge_made_with_its_own_mac_keeps_it_as_ports_are_added() {
+    let node = TestNode::new();
+    let nl = node.connect().await.unwrap();
+    for (name, own) in [("br-own", true), ("br-float", false)] {
+        let br = nl
+            .ensure_bridge(&BridgeSpec {
+                own_mac: own,
+                ..BridgeSpec::new(name)
+            })
+            .await
+            .unwrap();
+        let before = ip_link(&node, name).unwrap()["address"].clone();
+        assert_eq!(Some(before.as_str().unwrap().parse().unwrap()), br.mac);
+        let first: u8 = u8::from_str_radix(&before.as_str().unwrap()[..2], 16).unwrap();
+        assert_eq!(
+            first & 0x03,
+            0x02,
+            "{name}: unicast, locally administered: {before}"
+        );
+        // A port whose MAC is below any the bridge could have drawn (02:... is the lowest
+        // locally administered unicast prefix).
+        let port = format!("{name}-p");
+        node.ip(&[
+            "link",
+            "add",
+            &port,
+            "address",
+            "02:00:00:00:00:01",
+            "type",
+            "veth",
+        ])
+        .unwrap();
+        node.ip(&["link", "set", &port, "master", name]).unwrap();
+        let after = ip_link(&node, name).unwrap()["address"].clone();
+        if own {
+            assert_eq!(after, before, "{name} keeps its own MAC");
+        } else {
+            assert_eq!(
+                after, "02:00:00:00:00:01",
+                "{name} follows its lowest port MAC"
+            );
+        }
+    }
+    // On an existing bridge own_mac changes nothing.
+    let again = nl
+        .ensure_bridge(&BridgeSpec {
+            own_mac: true,
+            ..BridgeSpec::new("br-float")
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.mac, Some(mac("02:00:00:00:00:01")));
+}
+
 #[tokio::test]
 async fn ensure_bridge_creates_then_adopts() {
     let node = TestNode::new();

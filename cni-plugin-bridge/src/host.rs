@@ -21,6 +21,10 @@ pub(crate) async fn ensure_bridge(host: &Netlink, s: &Settings) -> Result<Link, 
         mtu: s.mtu,
         promiscuous: s.promisc_mode,
         vlan_filtering: s.vlan_filtering,
+        // A gateway bridge gets its MAC pinned (see ensure_addr); one we create now is made with
+        // a MAC of its own, so that no port MAC is ever reported for it, even while concurrent
+        // ADDs attach their ports before the first gateway address is added.
+        own_mac: s.is_gateway,
         ..BridgeSpec::new(&s.bridge)
     };
     let link = host.ensure_bridge(&spec).await.map_err(|e| {
@@ -39,7 +43,7 @@ pub(crate) async fn ensure_bridge(host: &Netlink, s: &Settings) -> Result<Link, 
 
 /// Puts the gateway addresses on the bridge (`ensureAddr` per address, IPv4 first) and turns
 /// forwarding on for each family that has one. The bridge MAC is pinned to its current value
-/// after an address is added, so it stops following the lowest port MAC.
+/// when an address is to be added, so it stops following the lowest port MAC.
 pub(crate) async fn ensure_gateways(
     host: &Netlink,
     bridge: &Link,
@@ -84,6 +88,11 @@ async fn ensure_addr(
         }
         AddrPlan::Add { remove } => remove,
     };
+    // Pinned before the address is added, not after as the reference does: an ADD that finds
+    // the address already there then also finds the MAC pinned, and the bridge MAC its result
+    // reports is final (with the reference's order, a concurrent ADD can report a MAC that the
+    // pin changes a moment later, and its CHECK fails).
+    pin_mac(host, bridge).await?;
     for old in remove {
         host.delete_address(bridge.index, old).await.map_err(|e| {
             BridgeError::kernel(format!("could not remove IP address from {name:?}"), e)
@@ -99,11 +108,13 @@ async fn ensure_addr(
     )
     .await
     .map_err(|e| BridgeError::kernel(format!("could not add IP address to {name:?}"), e))?;
-    pin_mac(host, bridge).await
+    Ok(())
 }
 
 /// Sets the bridge's MAC to the one it had when we looked it up (or, if that was all zero, to
-/// the one it has now), which makes the kernel keep it as ports come and go.
+/// the one it has now), which makes the kernel keep it as ports come and go (it otherwise
+/// follows the lowest port MAC). Like the reference, which pins the MAC it read before adding
+/// its port, so the bridge keeps a MAC of its own.
 async fn pin_mac(host: &Netlink, bridge: &Link) -> Result<(), BridgeError> {
     let mac: Option<MacAddr> = match bridge.mac.filter(|m| !m.is_zero()) {
         Some(m) => Some(m),

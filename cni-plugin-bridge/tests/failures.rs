@@ -225,11 +225,25 @@ fn thirty_two_adds_at_once_on_a_fresh_node() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let mut seen = BTreeSet::new();
+    let mut added = Vec::new();
     for r in results {
         let r = r.expect_ok();
         assert!(seen.insert(r["ips"][0]["address"].as_str().unwrap().to_owned()));
+        added.push(r);
     }
     assert_eq!(seen.len(), 32);
+    // While ports were being added the bridge's MAC followed the lowest port MAC until the
+    // gateway pinned it: every result must carry the pinned one, so every CHECK passes.
+    let bridge_mac = link(&node, "cni0").unwrap()["address"].clone();
+    for ((pod, id), r) in pods.iter().zip(&ids).zip(added) {
+        assert_eq!(r["interfaces"][0]["name"], "cni0");
+        assert_eq!(r["interfaces"][0]["mac"], bridge_mac, "{id}");
+        let mut with_prev = c.clone();
+        with_prev["prevResult"] = r;
+        let mut call = Call::new(OURS, "CHECK", pod);
+        call.container_id = id;
+        call.run(&node, &with_prev).expect_ok();
+    }
     let names = link_names(&node);
     assert_eq!(names.iter().filter(|n| *n == "cni0").count(), 1);
     assert_eq!(names.iter().filter(|n| n.starts_with("veth")).count(), 32);

@@ -22,6 +22,11 @@ pub struct BridgeSpec {
     pub vlan_filtering: bool,
     /// Bring the bridge up (what a plugin wants; `false` leaves the admin state alone).
     pub up: bool,
+    /// Give a bridge created now a MAC of its own (random, locally administered) in the create
+    /// request, unless [`BridgeSpec::mac`] names one. A bridge whose MAC was set keeps it;
+    /// otherwise the kernel gives it the lowest MAC of its ports, which changes as ports come
+    /// and go (and while concurrent callers add theirs). An existing bridge is left as it is.
+    pub own_mac: bool,
 }
 
 impl BridgeSpec {
@@ -34,8 +39,32 @@ impl BridgeSpec {
             promiscuous: false,
             vlan_filtering: false,
             up: true,
+            own_mac: false,
         }
     }
+}
+
+/// A random unicast, locally administered MAC (what the kernel itself gives a new bridge).
+fn random_local_mac() -> Result<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut filled = 0;
+    while filled < mac.len() {
+        let rest = mac.get_mut(filled..).unwrap_or_default();
+        // SAFETY: `rest` is valid writable memory of `rest.len()` bytes for the call.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(Error::io(e, "getrandom for a bridge MAC"));
+        }
+        filled += usize::try_from(n).unwrap_or(0);
+    }
+    if let Some(first) = mac.first_mut() {
+        *first = (*first & 0xfe) | 0x02;
+    }
+    Ok(mac)
 }
 
 fn vlan_unsupported(name: &str) -> Error {
@@ -125,8 +154,10 @@ impl Netlink {
         if let Some(mtu) = spec.mtu {
             builder = builder.mtu(mtu);
         }
-        if let Some(mac) = spec.mac {
-            builder = builder.address(mac.octets().to_vec());
+        match spec.mac {
+            Some(mac) => builder = builder.address(mac.octets().to_vec()),
+            None if spec.own_mac => builder = builder.address(random_local_mac()?.to_vec()),
+            None => {}
         }
         if spec.promiscuous {
             builder = builder.promiscuous(true);
