@@ -294,53 +294,43 @@ pub fn print_targets(out: &mut dyn Write, report: &BenchReport) -> Result<()> {
             }
         }
     }
-    let peak = |pick: &dyn Fn(Variant) -> bool| -> Option<u64> {
-        report
-            .matrix
-            .iter()
-            .chain(&report.scale)
-            .flat_map(|r| r.results.iter())
-            .filter(|(v, _)| pick(*v))
-            .flat_map(|(_, p)| Verb::ALL.map(|verb| p.get(verb).summary().max_rss_kib))
-            .flatten()
-            .max()
-    };
-    if let (Some(o), Some(g)) = (
-        peak(&|v| matches!(v, Variant::Ours(_))),
-        peak(&|v| v == Variant::Go),
-    ) {
-        verdict(
-            out,
-            o * 4 <= g,
-            format!(
-                "peak RSS per plugin process ≤ 1/4 of Go's (largest of every call): {o} KiB vs {g} KiB = 1/{:.1}",
-                g as f64 / (o.max(1)) as f64
-            ),
-        )?;
-    }
-    // The same target for the memory a call has of its own (see the memory pass).
-    let anon = |pick: &dyn Fn(Variant) -> bool| -> Option<u64> {
-        report
-            .memory
-            .iter()
-            .flat_map(|r| r.results.iter())
-            .filter(|(v, _)| pick(*v))
-            .flat_map(|(_, p)| Verb::ALL.map(|verb| p.get(verb).summary().anon_kib))
-            .flatten()
-            .max()
-    };
-    if let (Some(o), Some(g)) = (
-        anon(&|v| matches!(v, Variant::Ours(_))),
-        anon(&|v| v == Variant::Go),
-    ) {
-        verdict(
-            out,
-            o * 4 <= g,
-            format!(
-                "anonymous memory per plugin process at exit ≤ 1/4 of Go's (largest of every call of the memory pass): {o} KiB vs {g} KiB = 1/{:.1}",
-                g as f64 / (o.max(1)) as f64
-            ),
-        )?;
+    let runs: Vec<&ScenarioReport> = report.matrix.iter().chain(&report.scale).collect();
+    let passes: Vec<&ScenarioReport> = report.memory.iter().collect();
+    // Peak RSS over every timed call; anonymous memory (what a call has of its own) over the
+    // memory pass.
+    for (what, runs, figure) in [
+        (
+            "peak RSS per plugin process ≤ 1/4 of Go's (largest of every call)",
+            &runs,
+            (|m: &Summary| m.max_rss_kib) as fn(&Summary) -> Option<u64>,
+        ),
+        (
+            "anonymous memory per plugin process at exit ≤ 1/4 of Go's (largest of every call of the memory pass)",
+            &passes,
+            |m: &Summary| m.anon_kib,
+        ),
+    ] {
+        let largest = |pick: &dyn Fn(Variant) -> bool| -> Option<u64> {
+            runs.iter()
+                .flat_map(|r| r.results.iter())
+                .filter(|(v, _)| pick(*v))
+                .flat_map(|(_, p)| Verb::ALL.map(|verb| figure(&p.get(verb).summary())))
+                .flatten()
+                .max()
+        };
+        if let (Some(o), Some(g)) = (
+            largest(&|v| matches!(v, Variant::Ours(_))),
+            largest(&|v| v == Variant::Go),
+        ) {
+            verdict(
+                out,
+                o * 4 <= g,
+                format!(
+                    "{what}: {o} KiB vs {g} KiB = 1/{:.1}",
+                    g as f64 / (o.max(1)) as f64
+                ),
+            )?;
+        }
     }
     for r in &report.scale {
         let n = r.scenario.pods;
