@@ -9,12 +9,10 @@
 //! process at its exec and at its exit, so this pass's times are not reported.
 
 use std::io::Write;
-use std::path::Path;
 
-use super::report::{Scenario, ScenarioReport};
-use super::world::{self, Binaries, Variant, Verb, World};
-use super::{BenchOptions, runner, variants};
-use crate::error::{Error, Result};
+use super::report::{ScenarioReport, w};
+use super::world::Verb;
+use crate::error::Result;
 
 /// Why the memory pass cannot run here, if it cannot: Yama's `ptrace_scope` 3 forbids every
 /// use of ptrace, `PTRACE_TRACEME` included.
@@ -22,44 +20,6 @@ pub(crate) fn unavailable() -> Option<String> {
     let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok()?;
     (scope.trim() == "3").then(|| {
         "kernel.yama.ptrace_scope is 3 (no ptrace at all), and the pass traces each plugin".into()
-    })
-}
-
-/// Runs the memory pass for `ipMasq` = `masq` over `pods` pods: the plugin variants only (the
-/// floor starts no process), serially.
-pub(crate) fn memory_scenario(
-    opts: &BenchOptions,
-    bins: &Binaries,
-    state: &Path,
-    masq: bool,
-    pods: usize,
-    seq: usize,
-) -> Result<ScenarioReport> {
-    let list: Vec<Variant> = variants(opts, masq)
-        .into_iter()
-        .filter(|v| v.is_plugin())
-        .collect();
-    let mut worlds = Vec::with_capacity(list.len());
-    for (k, v) in list.iter().enumerate() {
-        let mut world = World::new(
-            *v,
-            masq,
-            world::new_pods(pods)?,
-            bins,
-            &state.join(format!("m{seq}-v{k}")),
-        )?;
-        world.trace_memory();
-        worlds.push(world);
-    }
-    let phases = runner::run_worlds(&worlds, 1)?;
-    drop(worlds);
-    Ok(ScenarioReport {
-        scenario: Scenario {
-            pods,
-            concurrency: 1,
-            masq,
-        },
-        results: list.into_iter().zip(phases).collect(),
     })
 }
 
@@ -134,11 +94,4 @@ fn ratio(num: Option<u64>, den: Option<u64>) -> String {
         (Some(n), Some(d)) if d > 0 => format!("{:.1}x", n as f64 / d as f64),
         _ => "-".into(),
     }
-}
-
-fn w(out: &mut dyn Write, text: std::fmt::Arguments<'_>) -> Result<()> {
-    out.write_fmt(text)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush())
-        .map_err(Error::io("writing the report"))
 }

@@ -38,6 +38,7 @@ pub use world::{MasqBackend, Variant, Verb};
 
 use crate::error::{Error, Result};
 use crate::multicall::install_plugin_links;
+use report::w;
 use world::{Binaries, World};
 
 /// A temporary directory for the run's state (plugin link, host-local data), removed when
@@ -81,6 +82,16 @@ fn variants(opts: &BenchOptions, masq: bool) -> Vec<Variant> {
     v
 }
 
+/// How a matrix scenario's plugin calls are observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Observe {
+    /// Timed: latency, CPU, peak RSS (every variant, the floor included).
+    Timed,
+    /// The memory pass: every plugin call traced for its anonymous memory at exit (plugin
+    /// variants only; the times are not comparable and not reported).
+    Memory,
+}
+
 /// Runs one matrix scenario: builds every variant's world (a node and pods of its own), runs
 /// the verbs with the variants alternating, drops the worlds.
 fn scenario(
@@ -89,17 +100,25 @@ fn scenario(
     state: &Path,
     s: Scenario,
     seq: usize,
+    observe: Observe,
 ) -> Result<ScenarioReport> {
-    let list = variants(opts, s.masq);
+    let list: Vec<Variant> = variants(opts, s.masq)
+        .into_iter()
+        .filter(|v| observe == Observe::Timed || v.is_plugin())
+        .collect();
     let mut worlds = Vec::with_capacity(list.len());
     for (k, v) in list.iter().enumerate() {
-        worlds.push(World::new(
+        let mut world = World::new(
             *v,
             s.masq,
             world::new_pods(s.pods)?,
             bins,
             &state.join(format!("s{seq}-v{k}")),
-        )?);
+        )?;
+        if observe == Observe::Memory {
+            world.trace_memory();
+        }
+        worlds.push(world);
     }
     let phases = runner::run_worlds(&worlds, s.concurrency)?;
     drop(worlds);
@@ -150,13 +169,6 @@ fn scale_scenario(
         scenario: s,
         results,
     })
-}
-
-fn w(out: &mut dyn Write, text: std::fmt::Arguments<'_>) -> Result<()> {
-    out.write_fmt(text)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush())
-        .map_err(Error::io("writing the report"))
 }
 
 /// The machine, for the report: CPU model, cores, kernel, load.
@@ -234,7 +246,7 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport> {
                 concurrency,
                 masq,
             };
-            let r = scenario(opts, &bins, &state.0, s, seq)?;
+            let r = scenario(opts, &bins, &state.0, s, seq, Observe::Timed)?;
             seq += 1;
             print_scenario(out, &r, false)?;
             report.matrix.push(r);
@@ -257,7 +269,12 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport> {
         w(out, format_args!("\nThe memory pass is skipped: {why}."))?;
     } else if opts.memory_pods > 0 {
         for &masq in &opts.masq {
-            let r = memory::memory_scenario(opts, &bins, &state.0, masq, opts.memory_pods, seq)?;
+            let s = Scenario {
+                pods: opts.memory_pods,
+                concurrency: 1,
+                masq,
+            };
+            let r = scenario(opts, &bins, &state.0, s, seq, Observe::Memory)?;
             seq += 1;
             print_memory(out, &r)?;
             report.memory.push(r);

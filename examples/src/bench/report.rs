@@ -70,9 +70,11 @@ pub(super) fn scale_group(pods: usize) -> usize {
     100.min(pods / 2)
 }
 
-fn w(out: &mut dyn Write, text: std::fmt::Arguments<'_>) -> Result<()> {
+/// Writes one line of the report, flushed (a long run's progress shows as it goes).
+pub(super) fn w(out: &mut dyn Write, text: std::fmt::Arguments<'_>) -> Result<()> {
     out.write_fmt(text)
         .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
         .map_err(Error::io("writing the report"))
 }
 
