@@ -45,26 +45,9 @@ impl BridgeSpec {
 }
 
 /// A random unicast, locally administered MAC (what the kernel itself gives a new bridge).
-fn random_local_mac() -> Result<[u8; 6]> {
-    let mut mac = [0u8; 6];
-    let mut filled = 0;
-    while filled < mac.len() {
-        let rest = mac.get_mut(filled..).unwrap_or_default();
-        // SAFETY: `rest` is valid writable memory of `rest.len()` bytes for the call.
-        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(Error::io(e, "getrandom for a bridge MAC"));
-        }
-        filled += usize::try_from(n).unwrap_or(0);
-    }
-    if let Some(first) = mac.first_mut() {
-        *first = (*first & 0xfe) | 0x02;
-    }
-    Ok(mac)
+fn random_local_mac() -> [u8; 6] {
+    let [a, b, c, d, e, f, _, _] = super::veth::random_u64().to_le_bytes();
+    [(a & 0xfe) | 0x02, b, c, d, e, f]
 }
 
 fn vlan_unsupported(name: &str) -> Error {
@@ -156,7 +139,7 @@ impl Netlink {
         }
         match spec.mac {
             Some(mac) => builder = builder.address(mac.octets().to_vec()),
-            None if spec.own_mac => builder = builder.address(random_local_mac()?.to_vec()),
+            None if spec.own_mac => builder = builder.address(random_local_mac().to_vec()),
             None => {}
         }
         if spec.promiscuous {

@@ -63,10 +63,15 @@ pub struct VethPair {
 /// ("NetworkManager ignores veth*"). The randomness comes from std's per-process random hash
 /// keys mixed with a counter, so no extra dependency is needed.
 pub fn random_veth_name() -> String {
+    format!("veth{:08x}", random_u64() as u32)
+}
+
+/// 64 random bits for names and addresses: std's per-process random hash keys mixed with a
+/// counter, the process id and the time, so no extra dependency is needed (not for secrets).
+pub(crate) fn random_u64() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let value = RandomState::new().hash_one((n, std::process::id(), std::time::SystemTime::now()));
-    format!("veth{:08x}", value as u32)
+    RandomState::new().hash_one((n, std::process::id(), std::time::SystemTime::now()))
 }
 
 impl Netlink {
