@@ -110,14 +110,7 @@ pub fn release(store: &dyn Store, id: &str, ifname: &str, passes: usize) -> Resu
 /// Succeeds when `(id, ifname)` (or a legacy reservation of `id`) holds an address, like Go's
 /// CHECK; otherwise `host-local: Failed to find address added by container <id>` (999).
 pub fn check(store: &dyn Store, id: &str, ifname: &str) -> Result<()> {
-    let _lock = store.lock()?;
-    if store.find_by_id(id, ifname)? {
-        Ok(())
-    } else {
-        Err(IpamError::internal(format!(
-            "host-local: Failed to find address added by container {id}"
-        )))
-    }
+    check_with_hints(store, id, ifname, &[])
 }
 
 /// [`check`], looking at the reservations of `hints` first (the addresses the caller expects
