@@ -410,15 +410,7 @@ impl NsThread {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |entered: Result<()>| {
-            // The receiver may be gone (the caller's future was dropped); nothing to do then.
-            let _ = tx.send(entered.map(|()| f()));
-        });
-        let ended =
-            || Error::Internal("the namespace thread has ended (a closure panicked)".into());
-        self.jobs.send(job).map_err(|_| ended())?;
-        rx.await.map_err(|_| ended())?
+        self.start(f)?.await
     }
 
     /// Opens a netlink connection bound to the namespace (the socket is created on the thread)
@@ -441,6 +433,30 @@ impl NsThread {
             .await??;
         runtime.spawn(connection);
         Ok(Netlink::new(handle, self.ns.clone()))
+    }
+
+    /// Hands `f` to the thread at once and returns a future of its result: unlike
+    /// [`NsThread::run`], whose closure is queued only when its future is first polled, the
+    /// closure may already be running while the caller does other work before awaiting. The
+    /// future needs no runtime of its own and borrows nothing, so it can be kept across other
+    /// `.await`s or dropped (the closure still runs; its result is discarded).
+    ///
+    /// Errors: the thread has ended, here or when awaited; entering the namespace failed, when
+    /// awaited (both as [`NsThread::run`]).
+    pub fn start<F, R>(&self, f: F) -> Result<impl Future<Output = Result<R>> + Send + 'static>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |entered: Result<()>| {
+            // The receiver may be gone (the caller's future was dropped); nothing to do then.
+            let _ = tx.send(entered.map(|()| f()));
+        });
+        let ended =
+            || Error::Internal("the namespace thread has ended (a closure panicked)".into());
+        self.jobs.send(job).map_err(|_| ended())?;
+        Ok(async move { rx.await.map_err(|_| ended())? })
     }
 }
 

@@ -1,6 +1,7 @@
 //! ADD, in the reference's order: bridge, veth, (spoof check), IPAM, pod addresses and routes,
-//! gateway on the bridge, masquerade, port wait, MAC refresh, DNS. Anything that fails after
-//! the veth exists undoes what this call made and releases the address.
+//! gateway on the bridge, masquerade, port wait, MAC refresh, DNS; except that host-local's
+//! reservation is made on the pod thread while the bridge and the veth are made (it depends on
+//! neither). Anything that fails part-way undoes what this call made and releases the address.
 
 use std::time::Duration;
 
@@ -12,9 +13,10 @@ use ipnetwork::IpNetwork;
 
 use crate::config::{BridgeConf, Settings};
 use crate::error::BridgeError;
-use crate::ipam::Ipam;
+use crate::ipam::{Ipam, PendingAdd};
 use crate::masq::Masq;
 use crate::plugin::load_settings;
+use crate::pod::PendingSysctls;
 use crate::result::{
     BRIDGE_INDEX, HOST_VETH_INDEX, apply_conf_dns, calc_gateways, container_interface,
     host_interface,
@@ -59,24 +61,37 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
     let s = load_settings(&req.config, Some(&req.args))?;
     s.check_for_add()?;
     // Everything that can be checked without changing anything is checked first, so a bad
-    // call leaves nothing behind (not even a new bridge).
-    let ipam = match &s.ipam_type {
-        Some(t) => Some(Ipam::for_add(t, req)?),
-        None => None,
+    // call leaves nothing behind (not even a new bridge). The pod thread is started first: its
+    // start and its netlink socket overlap this thread's checks. Errors are reported in the
+    // order of the checks: the IPAM configuration, the netns, then netlink.
+    let in_pod = |e| BridgeError::kernel("failed to open netlink in the pod", e);
+    let pod_thread = NetNs::open(&req.netns)
+        .map_err(|e| {
+            BridgeError::kernel_with_code(4, format!("failed to open netns {:?}", req.netns), e)
+        })
+        .and_then(|ns| ns.spawn_thread().map_err(in_pod));
+    let pod_connect = async {
+        match &pod_thread {
+            Ok(thread) => thread.connect().await.map_err(in_pod),
+            // Never looked at: the thread's own error is returned first.
+            Err(_) => Err(BridgeError::other("no pod thread")),
+        }
     };
-    let pod_ns = NetNs::open(&req.netns).map_err(|e| {
-        BridgeError::kernel_with_code(4, format!("failed to open netns {:?}", req.netns), e)
-    })?;
-    let host = Netlink::connect_current()
-        .await
-        .map_err(|e| BridgeError::kernel("failed to open netlink", e))?;
-    let pod_thread = pod_ns
-        .spawn_thread()
-        .map_err(|e| BridgeError::kernel("failed to open netlink in the pod", e))?;
-    let pod = pod_thread
-        .connect()
-        .await
-        .map_err(|e| BridgeError::kernel("failed to open netlink in the pod", e))?;
+    let checks = async {
+        let ipam = match &s.ipam_type {
+            Some(t) => Some(Ipam::for_add(t, req)?),
+            None => None,
+        };
+        let host = Netlink::connect_current()
+            .await
+            .map_err(|e| BridgeError::kernel("failed to open netlink", e));
+        Ok::<_, BridgeError>((ipam, host))
+    };
+    let (pod, checks) = tokio::join!(pod_connect, checks);
+    let (ipam, host) = checks?;
+    let pod_thread = pod_thread?;
+    let host = host?;
+    let pod = pod?;
     let existing = pod
         .link_by_name(&req.ifname)
         .await
@@ -111,10 +126,11 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
         pod,
     };
     tracing::debug!("ADD: checks done");
-    let bridge = host::ensure_bridge(&ctx.host, &ctx.s).await?;
-    tracing::debug!(bridge = %bridge.name, "ADD: bridge ready");
+    // host-local needs neither the bridge nor the veth, only its files: it reserves the address
+    // on the (so far idle) pod thread while this thread has the kernel make the links.
+    let early = ctx.ipam.as_ref().and_then(|i| i.start_add(&ctx.pod_thread));
     let mut made = Made::default();
-    match build(&ctx, &bridge, &mut made).await {
+    match build(&ctx, early, &mut made).await {
         Ok(result) => Ok(result),
         Err(e) => {
             undo(&ctx, &made).await;
@@ -123,17 +139,49 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
     }
 }
 
-async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResult, BridgeError> {
+/// The bridge, the veth pair and its port settings. For a layer-3 network, the pod interface's
+/// first sysctls are started on the pod thread as soon as the interface exists.
+async fn links(
+    ctx: &Ctx<'_>,
+    made: &mut Made,
+) -> Result<(Link, VethPair, Option<PendingSysctls>), BridgeError> {
     let (req, s) = (ctx.req, &ctx.s);
-    let pair = pod::create_veth(&ctx.host, &ctx.pod, s, &req.ifname, bridge).await?;
+    let bridge = host::ensure_bridge(&ctx.host, s).await?;
+    tracing::debug!(bridge = %bridge.name, "ADD: bridge ready");
+    let pair = pod::create_veth(&ctx.host, &ctx.pod, s, &req.ifname, &bridge).await?;
     made.veth = true;
     tracing::debug!(host_veth = %pair.host.name, "ADD: veth pair created");
+    let sysctls = ctx
+        .ipam
+        .is_some()
+        .then(|| pod::start_base_sysctls(&ctx.pod_thread, s, &pair.container.name));
     pod::configure_port(&ctx.host, s, &pair.host).await?;
+    Ok((bridge, pair, sysctls))
+}
+
+async fn build(
+    ctx: &Ctx<'_>,
+    early: Option<PendingAdd>,
+    made: &mut Made,
+) -> Result<CniResult, BridgeError> {
+    let (req, s) = (ctx.req, &ctx.s);
+    let links = links(ctx, made).await;
+    // The early IPAM is settled whatever happened to the links, so that a failure releases
+    // what it reserved; a link error is the one reported, as in the reference's order.
+    let early = match early {
+        Some(job) => {
+            let done = job.await;
+            made.ipam = done.is_ok();
+            Some(done)
+        }
+        None => None,
+    };
+    let (bridge, pair, sysctls) = links?;
 
     let mac = |l: &Link| l.mac.map(|m| m.to_string());
     let mut result = Result100::new(Version::CURRENT);
     result.interfaces = vec![
-        host_interface(&bridge.name, mac(bridge)),
+        host_interface(&bridge.name, mac(&bridge)),
         host_interface(&pair.host.name, mac(&pair.host)),
         container_interface(
             &req.ifname,
@@ -152,8 +200,14 @@ async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResul
     }
 
     if let Some(ipam) = &ctx.ipam {
-        let ipam_result = ipam.add().await?;
-        made.ipam = true;
+        let ipam_result = match early {
+            Some(done) => done?,
+            None => {
+                let done = ipam.add().await?;
+                made.ipam = true;
+                done
+            }
+        };
         tracing::debug!("ADD: IPAM done");
         result.ips = ipam_result.ips;
         result.routes = ipam_result.routes;
@@ -162,10 +216,20 @@ async fn build(ctx: &Ctx<'_>, bridge: &Link, made: &mut Made) -> Result<CniResul
             return Err(BridgeError::other("IPAM plugin returned missing IP config"));
         }
         let gateways = calc_gateways(&mut result, s.is_gateway, s.is_default_gateway)?;
-        pod::configure_l3(&ctx.pod, &ctx.pod_thread, s, &pair.container, &result).await?;
+        let sysctls =
+            sysctls.unwrap_or_else(|| pod::start_base_sysctls(&ctx.pod_thread, s, &req.ifname));
+        pod::configure_l3(
+            &ctx.pod,
+            &ctx.pod_thread,
+            sysctls,
+            &pair.container,
+            s,
+            &result,
+        )
+        .await?;
         tracing::debug!("ADD: pod interface configured");
         if s.is_gateway {
-            host::ensure_gateways(&ctx.host, bridge, &gateways, s).await?;
+            host::ensure_gateways(&ctx.host, &bridge, &gateways, s).await?;
             tracing::debug!("ADD: gateway on the bridge");
         }
         if let Some(masq) = &ctx.masq {

@@ -1,16 +1,21 @@
 //! The network's IPAM, whichever it is: `host-local` and `static` are served in-process through
 //! `cni-ipam` (no extra process), any other `ipam.type` is delegated to its binary on `CNI_PATH`.
 //!
-//! host-local runs on the calling thread (its `*_blocking` verbs), not on tokio's blocking pool:
-//! the plugin has nothing else to do while it holds the store's lock, and a pool thread would
-//! cost a thread start (and a malloc arena) per call.
+//! host-local runs through its `*_blocking` verbs on a thread the call already has, never on
+//! tokio's blocking pool (a pool thread would cost a thread start, and a malloc arena, per call):
+//! ADD on the pod-namespace thread, started before the bridge and the veth are made so the two
+//! overlap ([`Ipam::start_add`]); the other verbs on the calling thread, which has nothing else to
+//! do meanwhile.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Mutex;
 
 use cni_ipam::host_local::config::HostLocalConfig;
 use cni_ipam::host_local::disk::DiskStore;
 use cni_ipam::{HostLocal, IpamRequest, StaticConfig};
+use cni_netlink::NsThread;
 use cni_skel::{AddRequest, CheckRequest, DelRequest, GcRequest, StatusRequest};
 use cni_types::Result100;
 
@@ -21,6 +26,9 @@ pub(crate) struct Ipam {
     inner: Inner,
     req: IpamRequest,
 }
+
+/// An IPAM ADD running on another thread ([`Ipam::start_add`]).
+pub(crate) type PendingAdd = Pin<Box<dyn Future<Output = Result<Result100, BridgeError>> + Send>>;
 
 /// Which IPAM serves the call.
 enum Inner {
@@ -114,6 +122,36 @@ impl Ipam {
                 None => h.add_blocking(&self.req)?,
             },
             Inner::Other(i) => i.add(&self.req).await?,
+        })
+    }
+
+    /// Starts host-local's ADD on `thread` (the call's pod-namespace thread, which is idle while
+    /// the bridge and the veth pair are made: host-local needs neither, only its files), so the
+    /// reservation is made while the kernel works on the links. `None` for any other IPAM, which
+    /// [`Ipam::add`] runs in the reference's order, after the veth.
+    ///
+    /// The result is the ADD's (or the thread's error). Whoever starts it must await it, also
+    /// when the links fail, and release what it reserved.
+    pub(crate) fn start_add(&self, thread: &NsThread) -> Option<PendingAdd> {
+        let Inner::HostLocal(h, opened) = &self.inner else {
+            return None;
+        };
+        let (h, req) = (*h, self.req.clone());
+        let opened = opened.lock().ok().and_then(|mut o| o.take());
+        let started = thread.start(move || match opened {
+            Some((conf, store)) => h.add_blocking_in(&req, conf, &store),
+            None => h.add_blocking(&req),
+        });
+        Some(match started {
+            Ok(job) => Box::pin(async move {
+                job.await
+                    .map_err(|e| BridgeError::kernel("failed to run the IPAM", e))?
+                    .map_err(BridgeError::from)
+            }),
+            Err(e) => Box::pin(std::future::ready(Err(BridgeError::kernel(
+                "failed to run the IPAM",
+                e,
+            )))),
         })
     }
 

@@ -1,7 +1,9 @@
 //! The pod side: the veth pair, the bridge port, and the container interface's addresses,
 //! sysctls and routes.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use cni_netlink::addr::{AddrOptions, IpFamily};
@@ -94,21 +96,17 @@ pub(crate) async fn configure_port(
     Ok(())
 }
 
-/// Configures the container interface from the result (`ipam.ConfigureIface` plus the bridge's
-/// sysctls): DAD off (or on with `enabledad`), `arp_notify=1`, IPv6 enabled when the result has
-/// an IPv6 address, the addresses (without DAD unless asked), the link up, then the routes (a
-/// route without gateway goes via the first gateway of its family).
-pub(crate) async fn configure_l3(
-    pod: &Netlink,
-    ns: &NsThread,
-    s: &Settings,
-    link: &Link,
-    result: &Result100,
-) -> Result<(), BridgeError> {
-    let ifname = link.name.as_str();
-    let has_v6 = result.ips.iter().any(|ip| ip.address.is_ipv6());
+/// The pod interface's sysctls the reference writes whatever IPAM gives (before
+/// `ipam.ConfigureIface`): DAD off (or on with `enabledad`), `arp_notify=1`.
+pub(crate) type PendingSysctls = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Starts writing the pod interface's IPAM-independent sysctls (DAD off, or on with `enabledad`;
+/// `arp_notify=1`) on the pod thread as soon as the interface exists, so they are written while
+/// this thread configures the bridge port and waits for IPAM. [`configure_l3`] awaits them before
+/// it adds any address.
+pub(crate) fn start_base_sysctls(ns: &NsThread, s: &Settings, ifname: &str) -> PendingSysctls {
     let v6 = |name| interface_key(IpFamily::V6, ifname, name);
-    let mut keys: Vec<(String, &str)> = Vec::new();
+    let mut keys: Vec<(String, &'static str)> = Vec::new();
     if s.enable_dad {
         keys.push((v6("enhanced_dad"), "1"));
         keys.push((v6("accept_dad"), "1"));
@@ -116,16 +114,52 @@ pub(crate) async fn configure_l3(
         keys.push((v6("accept_dad"), "0"));
     }
     keys.push((interface_key(IpFamily::V4, ifname, "arp_notify"), "1"));
+    write_sysctls(ns, keys)
+}
+
+/// Writes `keys` in the pod's namespace on its thread, in order. Like the reference, failures
+/// are not fatal (a kernel without IPv6 has no such files): they are logged.
+fn write_sysctls(ns: &NsThread, keys: Vec<(String, &'static str)>) -> PendingSysctls {
+    let netns = ns.netns().clone();
+    let job = ns.start(move || {
+        let entries: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        // On the namespace's own thread this writes directly (no thread start).
+        netns.sysctl_set_many(&entries)
+    });
+    Box::pin(async move {
+        let written = match job {
+            Ok(job) => job.await.and_then(|r| r),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            tracing::debug!(error = %e, "a pod sysctl was not written");
+        }
+    })
+}
+
+/// Configures the container interface from the result (`ipam.ConfigureIface` plus the bridge's
+/// sysctls): the IPAM-independent sysctls `base` ([`start_base_sysctls`]) finished, IPv6 enabled
+/// when the result has an IPv6 address, the addresses (without DAD unless asked), the link up,
+/// then the routes (a route without gateway goes via the first gateway of its family).
+pub(crate) async fn configure_l3(
+    pod: &Netlink,
+    ns: &NsThread,
+    base: PendingSysctls,
+    link: &Link,
+    s: &Settings,
+    result: &Result100,
+) -> Result<(), BridgeError> {
+    let ifname = link.name.as_str();
+    let has_v6 = result.ips.iter().any(|ip| ip.address.is_ipv6());
+    base.await;
     if has_v6 {
-        keys.push((interface_key(IpFamily::V6, "lo", "disable_ipv6"), "0"));
-        keys.push((v6("disable_ipv6"), "0"));
-        keys.push((v6("keep_addr_on_down"), "1"));
-    }
-    let entries: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    // Written on the call's pod-namespace thread, all at once; like the reference, failures are
-    // not fatal (a kernel without IPv6 has no such files).
-    if let Err(e) = ns.sysctl_set_many(&entries).await {
-        tracing::debug!(error = %e, "a pod sysctl was not written");
+        let v6 = |name| interface_key(IpFamily::V6, ifname, name);
+        let keys = vec![
+            (interface_key(IpFamily::V6, "lo", "disable_ipv6"), "0"),
+            (v6("disable_ipv6"), "0"),
+            (v6("keep_addr_on_down"), "1"),
+        ];
+        write_sysctls(ns, keys).await;
     }
 
     let opts = AddrOptions {

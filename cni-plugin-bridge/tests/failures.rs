@@ -66,6 +66,49 @@ fn bridge_name_taken_by_another_kind_of_link() {
     assert!(link(&pod, "eth0").is_none());
 }
 
+/// host-local reserves while the links are made: when it fails (here the range is used up), the
+/// veth pair made meanwhile is removed again, and the first pod keeps its address.
+#[test]
+fn ipam_failure_removes_the_links_made_meanwhile() {
+    let (node, pod, data) = setup();
+    // 10.1.0.0/30 has one address to hand out: .1 is the gateway, .0 and .3 are not usable.
+    let c = conf("1.0.0", &data, &["10.1.0.0/30"], json!({"isGateway": true}));
+    Call::new(OURS, "ADD", &pod).run(&node, &c).expect_ok();
+    let veths_before: Vec<String> = link_names(&node)
+        .into_iter()
+        .filter(|n| n.starts_with("veth"))
+        .collect();
+    assert_eq!(veths_before.len(), 1, "{veths_before:?}");
+
+    let second_pod = node.pod("pod2");
+    let mut call = Call::new(OURS, "ADD", &second_pod);
+    call.container_id = "ctr2";
+    let out = call.run(&node, &c);
+    assert_ne!(out.code(), 0, "{}", out.json);
+    assert!(
+        out.json["msg"]
+            .as_str()
+            .unwrap()
+            .contains("no IP addresses available"),
+        "{}",
+        out.json
+    );
+    let veths_after: Vec<String> = link_names(&node)
+        .into_iter()
+        .filter(|n| n.starts_with("veth"))
+        .collect();
+    assert_eq!(
+        veths_after, veths_before,
+        "the second pod's veth pair is gone"
+    );
+    assert!(link(&second_pod, "eth0").is_none());
+    assert_eq!(
+        reservations(&data, "testnet"),
+        1,
+        "the first pod keeps its address"
+    );
+}
+
 #[test]
 fn ifname_already_in_the_pod() {
     let (node, pod, data) = setup();
