@@ -138,8 +138,8 @@ fn write_sysctls(ns: &NsThread, keys: Vec<(String, &'static str)>) -> PendingSys
 }
 
 /// Configures the container interface from the result (`ipam.ConfigureIface` plus the bridge's
-/// sysctls): the IPAM-independent sysctls `base` ([`start_base_sysctls`]) finished, IPv6 enabled
-/// when the result has an IPv6 address, the addresses (without DAD unless asked), the link up,
+/// sysctls): IPv6 enabled when the result has an IPv6 address, the addresses (without DAD unless
+/// asked), the IPAM-independent sysctls `base` ([`start_base_sysctls`]) finished, the link up,
 /// then the routes (a route without gateway goes via the first gateway of its family).
 pub(crate) async fn configure_l3(
     pod: &Netlink,
@@ -151,7 +151,11 @@ pub(crate) async fn configure_l3(
 ) -> Result<(), BridgeError> {
     let ifname = link.name.as_str();
     let has_v6 = result.ips.iter().any(|ip| ip.address.is_ipv6());
-    base.await;
+    // The pod thread writes in order, so the IPv6 keys come after `base`, and once they are
+    // written `base` is too. IPv6 must be on before an IPv6 address is added; the other keys
+    // only have to be there before the link goes up (`arp_notify` acts on link up), so without
+    // IPv6 the addresses are added while the thread writes them.
+    let mut base = Some(base);
     if has_v6 {
         let v6 = |name| interface_key(IpFamily::V6, ifname, name);
         let keys = vec![
@@ -159,7 +163,11 @@ pub(crate) async fn configure_l3(
             (v6("disable_ipv6"), "0"),
             (v6("keep_addr_on_down"), "1"),
         ];
-        write_sysctls(ns, keys).await;
+        let v6_keys = write_sysctls(ns, keys);
+        if let Some(base) = base.take() {
+            base.await;
+        }
+        v6_keys.await;
     }
 
     let opts = AddrOptions {
@@ -185,6 +193,9 @@ pub(crate) async fn configure_l3(
         if slot.is_none() {
             *slot = ip.gateway;
         }
+    }
+    if let Some(base) = base {
+        base.await;
     }
     pod.set_link_up(link.index)
         .await
