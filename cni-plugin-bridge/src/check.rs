@@ -25,24 +25,32 @@ pub(crate) async fn check(req: &CheckRequest<BridgeConf>) -> Result<(), BridgeEr
     let ns = NetNs::open(&req.netns).map_err(|e| {
         BridgeError::kernel_with_code(4, format!("failed to open netns {:?}", req.netns), e)
     })?;
-    if let Some(t) = &s.ipam_type {
-        Ipam::for_check(t, req)?.check().await?;
-    }
-    let prev = req
-        .config
-        .prev_result_current()?
-        .ok_or_else(|| BridgeError::config("Required prevResult missing"))?;
+    // The pod's netlink socket is made on a thread of its own, which starts first: its start
+    // overlaps the IPAM check and the bridge's. Errors keep the reference's order (IPAM, then
+    // prevResult, then the bridge, then the pod).
+    let pod = ns.connect();
+    let host_side = async {
+        if let Some(t) = &s.ipam_type {
+            Ipam::for_check(t, req)?.check().await?;
+        }
+        let prev = req
+            .config
+            .prev_result_current()?
+            .ok_or_else(|| BridgeError::config("Required prevResult missing"))?;
+        let br_entry = prev.interfaces.iter().find(|i| i.name == s.bridge);
+        let host = Netlink::connect_current()
+            .await
+            .map_err(kernel("failed to open netlink"))?;
+        let bridge = check_bridge(&host, br_entry, &s).await?;
+        Ok::<_, BridgeError>((prev, host, bridge))
+    };
+    let (pod, host_side) = tokio::join!(pod, host_side);
+    let (prev, host, bridge) = host_side?;
     let netns = req.netns.to_string_lossy();
-    let br_entry = prev.interfaces.iter().find(|i| i.name == s.bridge);
     let cont_entry = prev
         .interfaces
         .iter()
         .find(|i| i.name == req.ifname && i.sandbox.as_deref() == Some(&*netns));
-
-    let host = Netlink::connect_current()
-        .await
-        .map_err(kernel("failed to open netlink"))?;
-    let bridge = check_bridge(&host, br_entry, &s).await?;
     let cont_entry = cont_entry.ok_or_else(|| {
         let theirs = prev
             .interfaces
@@ -54,10 +62,7 @@ pub(crate) async fn check(req: &CheckRequest<BridgeConf>) -> Result<(), BridgeEr
             "Sandbox in prevResult {theirs} doesn't match configured netns: {netns}"
         ))
     })?;
-    let pod = ns
-        .connect()
-        .await
-        .map_err(kernel("failed to open netlink in the pod"))?;
+    let pod = pod.map_err(kernel("failed to open netlink in the pod"))?;
     let cont = check_container(&pod, cont_entry).await?;
 
     let mut veth_found = false;
