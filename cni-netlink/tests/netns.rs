@@ -296,3 +296,33 @@ async fn a_namespace_thread_runs_every_closure_inside_and_ends_with_its_handle()
         "the namespace thread outlived its handle"
     );
 }
+
+#[tokio::test]
+async fn a_started_closure_runs_before_its_result_is_awaited() {
+    let node = TestNode::new();
+    let thread = node.netns().spawn_thread().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let started = thread
+        .start(move || {
+            tx.send(thread_netns_inode()).unwrap();
+            7u8
+        })
+        .unwrap();
+    // The closure is on its way without the future being polled: its message arrives while
+    // this thread blocks (the bound is for a slow machine, not a speed requirement).
+    let inode = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the started closure ran before being awaited");
+    assert_eq!(inode, node.netns().inode());
+    assert_eq!(started.await.unwrap(), 7);
+
+    // Dropping a started future does not stop its closure, nor the ones after it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    drop(thread.start(move || tx.send(1u8).unwrap()).unwrap());
+    assert_eq!(thread.run(|| 2u8).await.unwrap(), 2);
+    assert_eq!(
+        rx.try_recv().unwrap(),
+        1,
+        "the dropped job ran before the next one"
+    );
+}
