@@ -75,32 +75,25 @@ impl<'a> Iterator for Attrs<'a> {
     type Item = Decoded<(u16, &'a [u8])>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
+        let rest = self.rest;
+        if rest.is_empty() {
             return None;
         }
-        let parsed = (|| {
-            let len = usize::from(u16_at(self.rest, 0).ok_or(Malformed("attribute cut short"))?);
-            let kind = u16_at(self.rest, 2).ok_or(Malformed("attribute cut short"))?;
-            if len < NLA_HEADER_LEN {
-                return Err(Malformed("attribute length below its header"));
-            }
-            let value = self
-                .rest
-                .get(NLA_HEADER_LEN..len)
-                .ok_or(Malformed("attribute longer than its message"))?;
-            Ok((len, kind & NLA_TYPE_MASK, value))
-        })();
-        match parsed {
-            Ok((len, kind, value)) => {
-                // The last attribute may go without its padding.
-                self.rest = self.rest.get(align4(len)..).unwrap_or(&[]);
-                Some(Ok((kind, value)))
-            }
-            Err(e) => {
-                self.rest = &[];
-                Some(Err(e))
-            }
+        // On an error, nothing more is yielded.
+        self.rest = &[];
+        let Some(&[l0, l1, k0, k1]) = rest.first_chunk::<NLA_HEADER_LEN>() else {
+            return Some(Err(Malformed("attribute cut short")));
+        };
+        let len = usize::from(u16::from_ne_bytes([l0, l1]));
+        if len < NLA_HEADER_LEN {
+            return Some(Err(Malformed("attribute length below its header")));
         }
+        let Some(value) = rest.get(NLA_HEADER_LEN..len) else {
+            return Some(Err(Malformed("attribute longer than its message")));
+        };
+        // The last attribute may go without its padding.
+        self.rest = rest.get(align4(len)..).unwrap_or(&[]);
+        Some(Ok((u16::from_ne_bytes([k0, k1]) & NLA_TYPE_MASK, value)))
     }
 }
 

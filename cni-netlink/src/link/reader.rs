@@ -389,13 +389,10 @@ fn request(query: Query<'_>, seq: u32) -> Vec<u8> {
     push_attr(
         &mut msg,
         IFLA_EXT_MASK,
-        &RTEXT_FILTER_SKIP_STATS.to_ne_bytes(),
+        &[&RTEXT_FILTER_SKIP_STATS.to_ne_bytes()],
     );
     if let Query::Name(name) = query {
-        let mut value = Vec::with_capacity(name.len() + 1);
-        value.extend_from_slice(name.as_bytes());
-        value.push(0);
-        push_attr(&mut msg, IFLA_IFNAME, &value);
+        push_attr(&mut msg, IFLA_IFNAME, &[name.as_bytes(), &[0]]);
     }
     let total = u32::try_from(msg.len()).unwrap_or(u32::MAX);
     if let Some(head) = msg.get_mut(..4) {
@@ -404,12 +401,16 @@ fn request(query: Query<'_>, seq: u32) -> Vec<u8> {
     msg
 }
 
-/// Appends one attribute with its padding. Values are small (a name of at most 15 bytes).
-fn push_attr(msg: &mut Vec<u8>, kind: u16, value: &[u8]) {
-    let len = u16::try_from(4 + value.len()).unwrap_or(u16::MAX);
+/// Appends one attribute (its value given in pieces) with its padding. Values are small (a
+/// name of at most 15 bytes).
+fn push_attr(msg: &mut Vec<u8>, kind: u16, value: &[&[u8]]) {
+    let value_len: usize = value.iter().map(|piece| piece.len()).sum();
+    let len = u16::try_from(4 + value_len).unwrap_or(u16::MAX);
     msg.extend_from_slice(&len.to_ne_bytes());
     msg.extend_from_slice(&kind.to_ne_bytes());
-    msg.extend_from_slice(value);
+    for piece in value {
+        msg.extend_from_slice(piece);
+    }
     while !msg.len().is_multiple_of(4) {
         msg.push(0);
     }
