@@ -27,7 +27,7 @@ use crate::netns::NetNs;
 pub struct Netlink {
     pub(crate) handle: rtnetlink::Handle,
     /// A second, plain socket for reading links synchronously ([`crate::link`]).
-    pub(crate) links: Arc<LinkReader>,
+    pub(crate) link_reader: Arc<LinkReader>,
     pub(crate) ns: NetNs,
 }
 
@@ -42,7 +42,7 @@ impl std::fmt::Debug for Netlink {
 pub(crate) struct Sockets {
     connection: rtnetlink::proto::Connection<rtnetlink::packet_route::RouteNetlinkMessage>,
     handle: rtnetlink::Handle,
-    links: LinkReader,
+    link_reader: LinkReader,
 }
 
 impl Sockets {
@@ -51,11 +51,11 @@ impl Sockets {
     pub(crate) fn open(context: &dyn Fn() -> String) -> Result<Sockets> {
         let (connection, handle, _) =
             rtnetlink::new_connection().map_err(|e| Error::io(e, context()))?;
-        let links = LinkReader::open().map_err(|e| Error::io(e, context()))?;
+        let link_reader = LinkReader::open().map_err(|e| Error::io(e, context()))?;
         Ok(Sockets {
             connection,
             handle,
-            links,
+            link_reader,
         })
     }
 
@@ -64,7 +64,7 @@ impl Sockets {
         runtime.spawn(self.connection);
         Netlink {
             handle: self.handle,
-            links: Arc::new(self.links),
+            link_reader: Arc::new(self.link_reader),
             ns,
         }
     }

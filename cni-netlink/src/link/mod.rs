@@ -68,7 +68,7 @@ impl Netlink {
     }
 
     fn read_one(&self, query: Query<'_>, context: &dyn Fn() -> String) -> Result<Option<Link>> {
-        match self.links.get(query, context) {
+        match self.link_reader.get(query, context) {
             Ok(links) => Ok(links.into_iter().next()),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -87,7 +87,8 @@ impl Netlink {
 
     /// All links of the namespace.
     pub async fn links(&self) -> Result<Vec<Link>> {
-        self.links.get(Query::All, &|| "listing links".to_owned())
+        self.link_reader
+            .get(Query::All, &|| "listing links".to_owned())
     }
 
     /// Brings a link up. Already up is success.

@@ -645,7 +645,7 @@ mod tests {
         assert!(pair.container.peer_netns_id.is_some());
         assert_eq!(pair.container.peer_index, Some(pair.host.index));
 
-        let answers = kernel_answers(&nl.links, Query::All);
+        let answers = kernel_answers(&nl.link_reader, Query::All);
         assert_eq!(answers.len(), 3);
         for bytes in answers {
             let whole = decode_link(&bytes).unwrap();
@@ -686,7 +686,7 @@ mod tests {
                 .unwrap();
         }
         let expected = their_links(&nl).await;
-        let reader = &nl.links;
+        let reader = &nl.link_reader;
         for query in [Query::All, Query::Name("br-big3")] {
             {
                 let mut state = reader.state.lock().unwrap();
