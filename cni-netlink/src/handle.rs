@@ -1,9 +1,12 @@
 //! The netlink handle bound to one namespace, and the translation of rtnetlink errors.
 
+use std::sync::Arc;
+
 use futures::TryStreamExt;
 use futures::stream::Stream;
 
 use crate::error::{Error, Result};
+use crate::link::LinkReader;
 use crate::netns::NetNs;
 
 /// A netlink connection bound to one network namespace, with CNI-shaped operations.
@@ -15,9 +18,16 @@ use crate::netns::NetNs;
 /// The operations live in per-concern modules: links ([`crate::link`]), addresses
 /// ([`crate::addr`]), routes ([`crate::route`]), host-gw reconciliation ([`crate::hostgw`]) and
 /// waits on kernel events ([`Netlink::wait_link_usable`], [`Netlink::wait_addresses_settled`]).
+///
+/// It holds two sockets of the namespace: the rtnetlink connection for changes and for reading
+/// addresses and routes, and a plain one on which links are read synchronously (the kernel
+/// answers a link query inside the request's `send`; a read never waits more than a few
+/// seconds for it).
 #[derive(Clone)]
 pub struct Netlink {
     pub(crate) handle: rtnetlink::Handle,
+    /// A second, plain socket for reading links synchronously ([`crate::link`]).
+    pub(crate) link_reader: Arc<LinkReader>,
     pub(crate) ns: NetNs,
 }
 
@@ -27,11 +37,40 @@ impl std::fmt::Debug for Netlink {
     }
 }
 
-impl Netlink {
-    pub(crate) fn new(handle: rtnetlink::Handle, ns: NetNs) -> Netlink {
-        Netlink { handle, ns }
+/// The two sockets of a [`Netlink`] handle, created together on a thread in its namespace (a
+/// socket belongs to the namespace it was created in) and not yet running.
+pub(crate) struct Sockets {
+    connection: rtnetlink::proto::Connection<rtnetlink::packet_route::RouteNetlinkMessage>,
+    handle: rtnetlink::Handle,
+    link_reader: LinkReader,
+}
+
+impl Sockets {
+    /// Creates both sockets in the calling thread's namespace. Inside a helper thread, the caller
+    /// enters the runtime first, so that the rtnetlink socket registers with its reactor.
+    pub(crate) fn open(context: &dyn Fn() -> String) -> Result<Sockets> {
+        let (connection, handle, _) =
+            rtnetlink::new_connection().map_err(|e| Error::io(e, context()))?;
+        let link_reader = LinkReader::open().map_err(|e| Error::io(e, context()))?;
+        Ok(Sockets {
+            connection,
+            handle,
+            link_reader,
+        })
     }
 
+    /// Spawns the rtnetlink connection's driver on `runtime` and makes the handle.
+    pub(crate) fn start(self, runtime: &tokio::runtime::Handle, ns: NetNs) -> Netlink {
+        runtime.spawn(self.connection);
+        Netlink {
+            handle: self.handle,
+            link_reader: Arc::new(self.link_reader),
+            ns,
+        }
+    }
+}
+
+impl Netlink {
     /// Connects to the calling thread's own network namespace (the "host" side of a plugin).
     pub async fn connect_current() -> Result<Netlink> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {

@@ -24,7 +24,7 @@ use nix::sys::stat::fstat;
 use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 
 use crate::error::{Error, Result};
-use crate::handle::Netlink;
+use crate::handle::{Netlink, Sockets};
 
 /// The path of the calling thread's own network namespace. `/proc/self/ns/net` would name the
 /// thread-group leader's namespace instead, which differs whenever one thread has moved.
@@ -291,30 +291,22 @@ impl NetNs {
         }
         let ns = self.clone();
         let rt = runtime.clone();
-        let (connection, handle, _) = self
+        let sockets = self
             .run(move || {
                 // The socket must be registered with the caller's runtime reactor; entering the
                 // runtime handle on this helper thread allows that without running any task here.
                 let _guard = rt.enter();
-                rtnetlink::new_connection().map_err(|e| {
-                    Error::io(
-                        e,
-                        format!("creating a netlink socket in {}", ns.path().display()),
-                    )
-                })
+                Sockets::open(&|| format!("creating a netlink socket in {}", ns.path().display()))
             })
             .await??;
-        runtime.spawn(connection);
-        Ok(Netlink::new(handle, self.clone()))
+        Ok(sockets.start(&runtime, self.clone()))
     }
 
     /// Opens a netlink connection on the calling thread, which must be in this namespace, and
     /// spawns its driver on `runtime`.
     pub(crate) fn connect_here(&self, runtime: &tokio::runtime::Handle) -> Result<Netlink> {
-        let (connection, handle, _) =
-            rtnetlink::new_connection().map_err(|e| Error::io(e, "creating a netlink socket"))?;
-        runtime.spawn(connection);
-        Ok(Netlink::new(handle, self.clone()))
+        let sockets = Sockets::open(&|| "creating a netlink socket".to_owned())?;
+        Ok(sockets.start(runtime, self.clone()))
     }
 
     /// Opens a netlink socket in this namespace subscribed to `groups` and spawns its driver on the
@@ -423,16 +415,15 @@ impl NsThread {
         })?;
         let rt = runtime.clone();
         let path = self.ns.path().display().to_string();
-        let (connection, handle, _) = self
+        let sockets = self
             .run(move || {
-                // Registered with the caller's runtime reactor, as in NetNs::connect.
+                // Registered with the caller's runtime reactor, as in NetNs::connect; both
+                // sockets in this one job.
                 let _guard = rt.enter();
-                rtnetlink::new_connection()
-                    .map_err(|e| Error::io(e, format!("creating a netlink socket in {path}")))
+                Sockets::open(&|| format!("creating a netlink socket in {path}"))
             })
             .await??;
-        runtime.spawn(connection);
-        Ok(Netlink::new(handle, self.ns.clone()))
+        Ok(sockets.start(&runtime, self.ns.clone()))
     }
 
     /// Hands `f` to the thread at once and returns a future of its result: unlike

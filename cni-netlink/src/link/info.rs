@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(test)]
 use rtnetlink::packet_route::link::{
     BridgePortState, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute, LinkFlags,
     LinkInfo, LinkMessage, State,
@@ -115,6 +116,7 @@ pub enum OperState {
     Up,
 }
 
+#[cfg(test)]
 impl From<State> for OperState {
     fn from(s: State) -> OperState {
         match s {
@@ -203,6 +205,9 @@ impl Link {
             && self.lower_up
     }
 
+    /// What netlink-packet-route's decoding of the whole message gives, which the link reads
+    /// used before they decoded the bytes themselves ([`super::raw`]); its tests compare the two.
+    #[cfg(test)]
     pub(crate) fn from_message(msg: &LinkMessage) -> Link {
         let mut link = Link {
             index: msg.header.index,
@@ -241,6 +246,7 @@ impl Link {
     }
 }
 
+#[cfg(test)]
 fn decode_info(infos: &[LinkInfo], link: &mut Link) {
     for info in infos {
         match info {
@@ -270,6 +276,7 @@ fn decode_info(infos: &[LinkInfo], link: &mut Link) {
     }
 }
 
+#[cfg(test)]
 fn kind_of(kind: &InfoKind) -> LinkKind {
     match kind {
         InfoKind::Bridge => LinkKind::Bridge,
@@ -282,6 +289,7 @@ fn kind_of(kind: &InfoKind) -> LinkKind {
     }
 }
 
+#[cfg(test)]
 fn port_state(s: BridgePortState) -> PortState {
     match s {
         BridgePortState::Disabled => PortState::Disabled,

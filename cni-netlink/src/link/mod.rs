@@ -4,20 +4,23 @@
 mod bridge;
 mod info;
 mod port;
+mod raw;
+mod reader;
 mod veth;
 
-use futures::TryStreamExt;
-use rtnetlink::packet_route::AddressFamily;
-use rtnetlink::packet_route::link::{LinkExtentMask, LinkMessage};
-use rtnetlink::{LinkGetRequest, LinkUnspec};
+use rtnetlink::LinkUnspec;
+use rtnetlink::packet_route::link::LinkMessage;
 
 pub use bridge::BridgeSpec;
 pub use info::{BridgePortInfo, Link, LinkKind, MacAddr, OperState, PortState};
 pub use port::{BridgePortFlags, PortVlans, VlanRange};
 pub use veth::{VethPair, VethSpec, random_veth_name};
 
+pub(crate) use reader::LinkReader;
+use reader::Query;
+
 use crate::error::{Error, Result};
-use crate::handle::{Netlink, collect, nl_error};
+use crate::handle::{Netlink, nl_error};
 
 /// Linux's limit for interface names (`IFNAMSIZ` - 1).
 pub const MAX_IFNAME_LEN: usize = 15;
@@ -48,38 +51,27 @@ pub fn validate_ifname(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// A link request that leaves the counters out of the answer (`RTEXT_FILTER_SKIP_STATS`: the
-/// link's, and IPv6's per-interface ones): [`Link`] has no use for them, and they are about
-/// half of every answer to parse.
-fn without_stats(req: LinkGetRequest) -> LinkGetRequest {
-    req.set_filter_mask(AddressFamily::Unspec, vec![LinkExtentMask::SkipStats])
-}
-
 impl Netlink {
     /// Looks a link up by name. A missing link is `Ok(None)`.
+    ///
+    /// Links are read through the handle's second, plain netlink socket, synchronously (the
+    /// kernel answers inside the request's `send`), without counters (`RTEXT_FILTER_SKIP_STATS`)
+    /// and decoding only the attributes [`Link`] has.
     pub async fn link_by_name(&self, name: &str) -> Result<Option<Link>> {
         validate_ifname(name)?;
-        let mut stream = without_stats(self.handle.link().get().match_name(name)).execute();
-        match stream.try_next().await {
-            Ok(Some(msg)) => Ok(Some(Link::from_message(&msg))),
-            Ok(None) => Ok(None),
-            Err(e) => {
-                let e = nl_error(e, format!("looking up link {name}"));
-                if e.is_not_found() { Ok(None) } else { Err(e) }
-            }
-        }
+        self.read_one(Query::Name(name), &|| format!("looking up link {name}"))
     }
 
     /// Looks a link up by index. A missing link is `Ok(None)`.
     pub async fn link_by_index(&self, index: u32) -> Result<Option<Link>> {
-        let mut stream = without_stats(self.handle.link().get().match_index(index)).execute();
-        match stream.try_next().await {
-            Ok(Some(msg)) => Ok(Some(Link::from_message(&msg))),
-            Ok(None) => Ok(None),
-            Err(e) => {
-                let e = nl_error(e, format!("looking up link #{index}"));
-                if e.is_not_found() { Ok(None) } else { Err(e) }
-            }
+        self.read_one(Query::Index(index), &|| format!("looking up link #{index}"))
+    }
+
+    fn read_one(&self, query: Query<'_>, context: &dyn Fn() -> String) -> Result<Option<Link>> {
+        match self.link_reader.get(query, context) {
+            Ok(links) => Ok(links.into_iter().next()),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -95,12 +87,8 @@ impl Netlink {
 
     /// All links of the namespace.
     pub async fn links(&self) -> Result<Vec<Link>> {
-        let msgs = collect(
-            without_stats(self.handle.link().get()).execute(),
-            "listing links",
-        )
-        .await?;
-        Ok(msgs.iter().map(Link::from_message).collect())
+        self.link_reader
+            .get(Query::All, &|| "listing links".to_owned())
     }
 
     /// Brings a link up. Already up is success.
