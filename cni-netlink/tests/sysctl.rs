@@ -183,3 +183,25 @@ async fn a_namespace_thread_writes_interface_sysctls_there() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
+
+/// The link answer carries the link's IPv6 `accept_ra`, so a caller can skip writing it when it
+/// already has the value.
+#[tokio::test]
+async fn a_link_reports_its_ipv6_accept_ra() {
+    let node = TestNode::new();
+    node.ip(&["link", "add", "br-ra", "type", "bridge"])
+        .unwrap();
+    let nl = node.netns().connect().await.unwrap();
+    let key = interface_key(IpFamily::V6, "br-ra", "accept_ra");
+    let before = node.netns().sysctl_get(&key).unwrap();
+    let link = nl.link("br-ra").await.unwrap();
+    assert_eq!(link.ipv6_accept_ra.map(|v| v.to_string()), Some(before));
+    for value in ["0", "2", "1"] {
+        node.netns().sysctl_set(&key, value).unwrap();
+        let link = nl.link("br-ra").await.unwrap();
+        assert_eq!(
+            link.ipv6_accept_ra.map(|v| v.to_string()).as_deref(),
+            Some(value)
+        );
+    }
+}

@@ -35,9 +35,14 @@ pub(crate) async fn ensure_bridge(host: &Netlink, s: &Settings) -> Result<Link, 
             BridgeError::kernel(context, e)
         }
     })?;
-    // We own the routes on this interface; like the reference, a failure here is ignored.
-    let key = cni_netlink::sysctl::interface_key(IpFamily::V6, &s.bridge, "accept_ra");
-    let _ = host.netns().sysctl_set(&key, "0");
+    // We own the routes on this interface; like the reference, a failure here is ignored. The
+    // link answer carries the current value: the write (a /proc/sys path walk, whose cost grows
+    // with the namespaces on the machine) is only made when it is not 0 yet, so in practice by
+    // the bridge's first ADD.
+    if link.ipv6_accept_ra != Some(0) {
+        let key = cni_netlink::sysctl::interface_key(IpFamily::V6, &s.bridge, "accept_ra");
+        let _ = host.netns().sysctl_set(&key, "0");
+    }
     Ok(link)
 }
 

@@ -64,6 +64,26 @@ fn assert_clean_after_del(node: &TestNode, pod: &TestNs, data: &TempDir) {
     assert_eq!(reservations(data, "testnet"), 0, "the address was released");
 }
 
+/// ADD writes the bridge's `accept_ra=0` only when the bridge does not have it yet: when
+/// something turns it back on between two ADDs, the next ADD turns it off again.
+#[test]
+fn bridge_accept_ra_is_restored_by_the_next_add() {
+    let node = TestNode::new();
+    let data = TempDir::new("bridge-ra");
+    let conf = conf("1.0.0", &data, &["10.1.2.0/24"], json!({"isGateway": true}));
+    let first = node.pod("pod1");
+    add(&node, &first, &conf);
+    assert_eq!(sysctl(&node, "net/ipv6/conf/cni0/accept_ra"), "0");
+    node.run_blocking(|| std::fs::write("/proc/sys/net/ipv6/conf/cni0/accept_ra", "2"))
+        .unwrap()
+        .unwrap();
+    let second = node.pod("pod2");
+    let mut call = Call::new(OURS, "ADD", &second);
+    call.container_id = "ctr2";
+    call.run(&node, &conf).expect_ok();
+    assert_eq!(sysctl(&node, "net/ipv6/conf/cni0/accept_ra"), "0");
+}
+
 #[test]
 fn ipv4_add_check_del_in_every_version() {
     for version in ALL_VERSIONS {

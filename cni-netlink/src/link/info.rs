@@ -5,8 +5,8 @@ use std::str::FromStr;
 
 #[cfg(test)]
 use rtnetlink::packet_route::link::{
-    BridgePortState, InfoBridgePort, InfoData, InfoKind, InfoPortData, LinkAttribute, LinkFlags,
-    LinkInfo, LinkMessage, State,
+    AfSpecInet6, AfSpecUnspec, BridgePortState, InfoBridgePort, InfoData, InfoKind, InfoPortData,
+    LinkAttribute, LinkFlags, LinkInfo, LinkMessage, State,
 };
 
 use crate::error::Error;
@@ -194,6 +194,9 @@ pub struct Link {
     pub bridge_port: Option<BridgePortInfo>,
     /// For a bridge: whether VLAN filtering is on.
     pub vlan_filtering: Option<bool>,
+    /// The link's IPv6 `accept_ra` (`net.ipv6.conf.<link>.accept_ra`) as the kernel reports it
+    /// with the link; `None` when the answer carries no IPv6 configuration (IPv6 disabled).
+    pub ipv6_accept_ra: Option<i32>,
 }
 
 impl Link {
@@ -224,6 +227,7 @@ impl Link {
             peer_netns_id: None,
             bridge_port: None,
             vlan_filtering: None,
+            ipv6_accept_ra: None,
         };
         for attr in &msg.attributes {
             match attr {
@@ -235,6 +239,17 @@ impl Link {
                 LinkAttribute::Link(l) if *l != 0 => link.peer_index = Some(*l),
                 LinkAttribute::LinkNetNsId(id) => link.peer_netns_id = Some(*id),
                 LinkAttribute::LinkInfo(infos) => decode_info(infos, &mut link),
+                LinkAttribute::AfSpecUnspec(specs) => {
+                    for spec in specs {
+                        if let AfSpecUnspec::Inet6(inet6) = spec {
+                            for item in inet6 {
+                                if let AfSpecInet6::DevConf(conf) = item {
+                                    link.ipv6_accept_ra = Some(conf.accept_ra);
+                                }
+                            }
+                        }
+                    }
+                }
                 _ => {}
             }
         }

@@ -36,6 +36,13 @@ const IFLA_MASTER: u16 = 10;
 const IFLA_OPERSTATE: u16 = 16;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_LINK_NETNSID: u16 = 37;
+const IFLA_AF_SPEC: u16 = 26;
+/// In `IFLA_AF_SPEC`, IPv6's nest (its type is the address family).
+const AF_INET6: u16 = 10;
+/// In IPv6's nest, the device configuration: one `i32` per `DEVCONF_*` index.
+const IFLA_INET6_CONF: u16 = 2;
+/// `DEVCONF_ACCEPT_RA`.
+const DEVCONF_ACCEPT_RA: usize = 3;
 
 // Nested in IFLA_LINKINFO.
 const IFLA_INFO_KIND: u16 = 1;
@@ -159,6 +166,7 @@ pub(crate) fn decode_link(payload: &[u8]) -> Decoded<Link> {
         peer_netns_id: None,
         bridge_port: None,
         vlan_filtering: None,
+        ipv6_accept_ra: None,
     };
     for attr in Attrs::new(attrs) {
         let (kind, value) = attr?;
@@ -186,6 +194,7 @@ pub(crate) fn decode_link(payload: &[u8]) -> Decoded<Link> {
                 link.peer_netns_id = Some(i32::from_ne_bytes(id.to_ne_bytes()));
             }
             IFLA_LINKINFO => decode_info(value, &mut link)?,
+            IFLA_AF_SPEC => link.ipv6_accept_ra = ipv6_accept_ra(value),
             _ => {}
         }
     }
@@ -194,6 +203,21 @@ pub(crate) fn decode_link(payload: &[u8]) -> Decoded<Link> {
         link.peer_netns_id = None;
     }
     Ok(link)
+}
+
+/// `accept_ra` from IPv6's device configuration in `IFLA_AF_SPEC`. `None` when there is none
+/// (no IPv6 on the link) or when it is malformed: the value only ever spares a sysctl write, so
+/// an answer this cannot read is not an error.
+fn ipv6_accept_ra(spec: &[u8]) -> Option<i32> {
+    let (_, inet6) = Attrs::new(spec)
+        .map_while(Result::ok)
+        .find(|(family, _)| *family == AF_INET6)?;
+    let (_, conf) = Attrs::new(inet6)
+        .map_while(Result::ok)
+        .find(|(kind, _)| *kind == IFLA_INET6_CONF)?;
+    let at = DEVCONF_ACCEPT_RA * 4;
+    let bytes = conf.get(at..at + 4)?;
+    Some(i32::from_ne_bytes(<[u8; 4]>::try_from(bytes).ok()?))
 }
 
 /// `IFLA_LINKINFO`: the kind, a bridge's VLAN filtering, a bridge port's settings.
