@@ -163,7 +163,7 @@ async fn dispatch<P: Plugin>(plugin: &P, env: &CniEnv, call: Call) -> Result<Rep
                 delegate,
             };
             let result = plugin.add(req).await?;
-            let bytes = result.convert_to(version)?.to_vec_pretty()?;
+            let bytes = result.into_version(version)?.to_vec_pretty()?;
             Ok(Reply::Stdout(bytes))
         }
         Command::Del => {
