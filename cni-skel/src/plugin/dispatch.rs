@@ -64,7 +64,7 @@ impl Outcome {
 /// error, or from your own runtime. It never panics on bad input and never exits.
 pub async fn handle<P: Plugin>(plugin: &P, env: &CniEnv, stdin: &mut dyn Read) -> Outcome {
     match first_stage(plugin, env, stdin) {
-        Ok(call) => second_stage(plugin, env, call).await,
+        Ok(call) => second_stage(plugin, env.clone(), call).await,
         Err(outcome) => outcome,
     }
 }
@@ -103,8 +103,9 @@ pub(crate) fn first_stage<P: Plugin>(
     Ok(call)
 }
 
-/// The async part of [`handle`]: types the config and calls the plugin.
-pub(crate) async fn second_stage<P: Plugin>(plugin: &P, env: &CniEnv, call: Call) -> Outcome {
+/// The async part of [`handle`]: types the config and calls the plugin. The environment is
+/// moved into the request's [`Delegate`].
+pub(crate) async fn second_stage<P: Plugin>(plugin: &P, env: CniEnv, call: Call) -> Outcome {
     let version = call.version;
     let result = dispatch(plugin, env, call).await;
     if let Err(e) = &result {
@@ -139,11 +140,11 @@ fn pretty(value: &serde_json::Value) -> Vec<u8> {
     out
 }
 
-async fn dispatch<P: Plugin>(plugin: &P, env: &CniEnv, call: Call) -> Result<Reply, CniError> {
+async fn dispatch<P: Plugin>(plugin: &P, env: CniEnv, call: Call) -> Result<Reply, CniError> {
     let config = NetConf::<P::Config>::from_slice(&call.stdin)?;
     let version = call.version;
     let cni_path = env.cni_path();
-    let delegate = Delegate::new(env.clone(), call.stdin, version);
+    let delegate = Delegate::new(env, call.stdin, version);
     let attachment = |call_args: &str| CniArgs::parse(call_args);
     tracing::debug!(command = %call.command, %version, container = %call.container_id,
         ifname = %call.ifname, network = %config.name, "plugin call");

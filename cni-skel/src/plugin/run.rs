@@ -91,7 +91,7 @@ pub fn run_with<P: Plugin>(
     {
         // The output is written before the runtime is dropped (which waits for its threads).
         Ok(rt) => {
-            let outcome = rt.block_on(second_stage(plugin, &env, call));
+            let outcome = rt.block_on(second_stage(plugin, env, call));
             write_outcome(&outcome, stdout, stderr)
         }
         Err(e) => {
