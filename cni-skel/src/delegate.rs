@@ -22,7 +22,9 @@ use crate::invoke::{exec_with_result, exec_without_result, find_in_path};
 /// with DEL: [`Delegate::add_then`] does that for you, or call [`Delegate::release`].
 #[derive(Clone, Debug)]
 pub struct Delegate {
-    env: CniEnv,
+    /// Shared: a plugin clones its delegate (e.g. into an IPAM request) without copying the
+    /// environment's strings.
+    env: Arc<CniEnv>,
     cni_path: Vec<PathBuf>,
     stdin: Arc<[u8]>,
     version: Version,
@@ -34,7 +36,7 @@ impl Delegate {
     pub fn new(env: CniEnv, stdin: impl Into<Arc<[u8]>>, version: Version) -> Self {
         Delegate {
             cni_path: env.cni_path(),
-            env,
+            env: Arc::new(env),
             stdin: stdin.into(),
             version,
         }
@@ -140,7 +142,7 @@ impl Delegate {
     }
 
     fn env_for(&self, command: Command) -> CniEnv {
-        self.env.clone().with(CNI_COMMAND, command.as_str())
+        CniEnv::clone(&self.env).with(CNI_COMMAND, command.as_str())
     }
 
     async fn run(&self, plugin: &str, command: Command) -> Result<(), SkelError> {

@@ -33,12 +33,12 @@ pub struct CniEnv {
 impl CniEnv {
     /// The environment of this process (names or values that are not UTF-8 are converted lossily).
     pub fn from_process() -> Self {
-        Self::from_vars(std::env::vars_os().map(|(k, v)| {
-            (
-                k.to_string_lossy().into_owned(),
-                v.to_string_lossy().into_owned(),
-            )
-        }))
+        // A UTF-8 name or value becomes a `String` without a copy; only others are converted.
+        fn text(s: std::ffi::OsString) -> String {
+            s.into_string()
+                .unwrap_or_else(|s| s.to_string_lossy().into_owned())
+        }
+        Self::from_vars(std::env::vars_os().map(|(k, v)| (text(k), text(v))))
     }
 
     /// An environment from pairs; when a name repeats, the last value wins.

@@ -296,6 +296,80 @@ fn version_prints_versions_and_does_not_read_stdin() {
     assert!(err.is_empty());
 }
 
+/// VERSION, the about text and protocol errors are answered before an async runtime is started
+/// (a plugin process does not pay for building one): `run_with` gives them even when called
+/// where no runtime could be started, inside another runtime's `block_on`.
+#[test]
+fn version_about_and_protocol_errors_need_no_runtime() {
+    let mut plugin = Recorder::supporting(&[Version::V1_0_0]);
+    plugin.about = "ABOUT".into();
+    let outer = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let run = |env: CniEnv, stdin: &[u8]| {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let status = outer.block_on(async {
+            cni_skel::run_with(&plugin, env, &mut &stdin[..], &mut out, &mut err)
+        });
+        (
+            status,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    };
+    let (status, out, _) = run(CniEnv::from_vars([("CNI_COMMAND", "VERSION")]), b"");
+    assert_eq!(status, 0);
+    assert!(out.contains("\"supportedVersions\":[\"1.0.0\"]"), "{out}");
+
+    let (status, out, err) = run(CniEnv::default(), b"");
+    assert_eq!(status, 0);
+    assert!(out.is_empty());
+    assert!(err.starts_with("ABOUT\n"), "{err}");
+
+    let (status, out, _) = run(env_of(&full_env("ADD")), b"{not json");
+    assert_eq!(status, 1);
+    assert!(out.contains("\"code\": 6"), "{out}");
+    assert_eq!(plugin.verbs(), Vec::<&str>::new());
+}
+
+/// The config is read into a buffer large enough for it from the start: one read for the data
+/// and one that sees the end, not a series of growing reads.
+#[test]
+fn stdin_is_read_in_one_read_and_the_end() {
+    struct Counting<'a> {
+        data: &'a [u8],
+        reads: usize,
+    }
+    impl std::io::Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.reads += 1;
+            let n = buf.len().min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+    // A config of about 2 KiB, like a Kubernetes bridge config with a prevResult.
+    let padding = "x".repeat(2000);
+    let stdin = format!(r#"{{"cniVersion":"1.0.0","name":"n","type":"r","pad":"{padding}"}}"#);
+    let mut reader = Counting {
+        data: stdin.as_bytes(),
+        reads: 0,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let plugin = Recorder::new();
+    let outcome = rt.block_on(cni_skel::handle(
+        &plugin,
+        &env_of(&full_env("ADD")),
+        &mut reader,
+    ));
+    assert!(outcome.result.is_ok(), "{outcome:?}");
+    assert_eq!(plugin.last().stdin, stdin.as_bytes());
+    assert_eq!(reader.reads, 2);
+}
+
 #[test]
 fn unknown_and_missing_command() {
     let e = error(call(

@@ -351,6 +351,26 @@ proptest! {
     }
 
     #[test]
+    fn results_are_written_as_the_bytes_of_their_json_value(r in any_result()) {
+        // to_vec and to_vec_pretty serialise the result directly; the bytes must stay those of
+        // its `Value` (field order, skipped fields, number and address forms).
+        let value = r.to_value().unwrap();
+        prop_assert_eq!(r.to_vec().unwrap(), serde_json::to_vec(&value).unwrap());
+        let mut pretty = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut pretty, formatter);
+        serde::Serialize::serialize(&value, &mut ser).unwrap();
+        prop_assert_eq!(r.to_vec_pretty().unwrap(), pretty);
+    }
+
+    #[test]
+    fn into_version_is_convert_to(r in any_result(), to in proptest::sample::select(Version::ALL.to_vec())) {
+        let by_ref = r.convert_to(to);
+        let owned = r.into_version(to);
+        prop_assert_eq!(owned, by_ref);
+    }
+
+    #[test]
     fn every_conversion_keeps_what_the_target_can_carry(r in any_result(), to in proptest::sample::select(Version::ALL.to_vec())) {
         let current = r.to_current();
         match r.convert_to(to) {

@@ -63,30 +63,50 @@ impl Outcome {
 /// This is the in-process core of [`run_with`](crate::run_with); call it directly to get the typed
 /// error, or from your own runtime. It never panics on bad input and never exits.
 pub async fn handle<P: Plugin>(plugin: &P, env: &CniEnv, stdin: &mut dyn Read) -> Outcome {
+    match first_stage(plugin, env, stdin) {
+        Ok(call) => second_stage(plugin, env.clone(), call).await,
+        Err(outcome) => outcome,
+    }
+}
+
+/// The synchronous part of [`handle`]: the environment, stdin and version checks. VERSION, the
+/// about text and protocol errors end here with their outcome, without an async runtime; a call
+/// for the plugin is returned for [`second_stage`].
+pub(crate) fn first_stage<P: Plugin>(
+    plugin: &P,
+    env: &CniEnv,
+    stdin: &mut dyn Read,
+) -> Result<Call, Outcome> {
     let supported = plugin.supported_versions();
     let about = plugin.about();
     let call = match prepare(env, stdin, &supported, !about.is_empty()) {
         Ok(call) => call,
         Err(Stop::About) => {
-            return Outcome {
+            return Err(Outcome {
                 result: Ok(Reply::Stderr(about_text(&about, &supported))),
                 version: Version::CURRENT,
-            };
+            });
         }
         Err(Stop::Error(error)) => {
-            return Outcome {
+            return Err(Outcome {
                 result: Err(error),
                 version: Version::CURRENT,
-            };
+            });
         }
     };
-    let version = call.version;
     if call.command == Command::Version {
-        return Outcome {
+        return Err(Outcome {
             result: Ok(Reply::Stdout(version_output(&supported))),
-            version,
-        };
+            version: call.version,
+        });
     }
+    Ok(call)
+}
+
+/// The async part of [`handle`]: types the config and calls the plugin. The environment is
+/// moved into the request's [`Delegate`].
+pub(crate) async fn second_stage<P: Plugin>(plugin: &P, env: CniEnv, call: Call) -> Outcome {
+    let version = call.version;
     let result = dispatch(plugin, env, call).await;
     if let Err(e) = &result {
         tracing::debug!(code = %e.code, error = %e, "plugin call failed");
@@ -120,11 +140,11 @@ fn pretty(value: &serde_json::Value) -> Vec<u8> {
     out
 }
 
-async fn dispatch<P: Plugin>(plugin: &P, env: &CniEnv, call: Call) -> Result<Reply, CniError> {
+async fn dispatch<P: Plugin>(plugin: &P, env: CniEnv, call: Call) -> Result<Reply, CniError> {
     let config = NetConf::<P::Config>::from_slice(&call.stdin)?;
     let version = call.version;
     let cni_path = env.cni_path();
-    let delegate = Delegate::new(env.clone(), call.stdin, version);
+    let delegate = Delegate::new(env, call.stdin, version);
     let attachment = |call_args: &str| CniArgs::parse(call_args);
     tracing::debug!(command = %call.command, %version, container = %call.container_id,
         ifname = %call.ifname, network = %config.name, "plugin call");
@@ -144,7 +164,7 @@ async fn dispatch<P: Plugin>(plugin: &P, env: &CniEnv, call: Call) -> Result<Rep
                 delegate,
             };
             let result = plugin.add(req).await?;
-            let bytes = result.convert_to(version)?.to_vec_pretty()?;
+            let bytes = result.into_version(version)?.to_vec_pretty()?;
             Ok(Reply::Stdout(bytes))
         }
         Command::Del => {

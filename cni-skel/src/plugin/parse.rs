@@ -40,6 +40,9 @@ impl From<CniError> for Stop {
     }
 }
 
+/// The buffer the config is read into starts this large (it grows for a larger config).
+const STDIN_CAPACITY: usize = 8 * 1024;
+
 /// Which variables a verb requires (the reference skel's table; `CNI_PATH` is optional for
 /// STATUS, as the spec says, and required for GC).
 fn required(command: Command, var: &str) -> bool {
@@ -99,6 +102,9 @@ pub(crate) fn prepare(
     if command == Command::Version {
         return Ok(call);
     }
+    // Room for a typical config up front: from an empty buffer, `read_to_end` starts with a
+    // 32-byte probe and doubles, five or more reads for a 1 KiB config instead of two.
+    call.stdin.reserve(STDIN_CAPACITY);
     stdin
         .read_to_end(&mut call.stdin)
         .map_err(|e| CniError::io_failure(format!("error reading from stdin: {e}")))?;

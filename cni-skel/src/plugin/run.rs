@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use super::Plugin;
-use super::dispatch::handle;
+use super::dispatch::{first_stage, handle, second_stage};
 use super::logging::init_logging;
 use crate::env::CniEnv;
 
@@ -50,6 +50,9 @@ fn run_with_stdio<P: Plugin>(plugin: &P, env: CniEnv) -> u8 {
 /// Runs the plugin in-process with an injected environment and stdio, on a new current-thread
 /// tokio runtime; returns the exit status (0 or 1). This is how tests drive a plugin.
 ///
+/// The runtime is started only for a call of the plugin: VERSION, the about text and errors in
+/// the environment or the config are answered without one.
+///
 /// ```
 /// # use cni_skel::{Plugin, AddRequest, DelRequest, CheckRequest, CniEnv};
 /// # use cni_types::{CniError, CniResult, NoPluginFields};
@@ -77,11 +80,20 @@ pub fn run_with<P: Plugin>(
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {
+    // VERSION, the about text and protocol errors are answered without starting a runtime.
+    let call = match first_stage(plugin, &env, stdin) {
+        Ok(call) => call,
+        Err(outcome) => return write_outcome(&outcome, stdout, stderr),
+    };
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => run_in(&rt, plugin, env, stdin, stdout, stderr),
+        // The output is written before the runtime is dropped (which waits for its threads).
+        Ok(rt) => {
+            let outcome = rt.block_on(second_stage(plugin, env, call));
+            write_outcome(&outcome, stdout, stderr)
+        }
         Err(e) => {
             let outcome = super::Outcome {
                 result: Err(cni_types::CniError::internal(format!(
@@ -89,8 +101,7 @@ pub fn run_with<P: Plugin>(
                 ))),
                 version: cni_types::Version::CURRENT,
             };
-            let _ = outcome.write_to(stdout, stderr);
-            outcome.exit_status()
+            write_outcome(&outcome, stdout, stderr)
         }
     }
 }
@@ -105,6 +116,11 @@ pub fn run_in<P: Plugin>(
     stderr: &mut dyn Write,
 ) -> u8 {
     let outcome = runtime.block_on(handle(plugin, &env, stdin));
+    write_outcome(&outcome, stdout, stderr)
+}
+
+/// Prints the outcome and returns the exit status (1 if printing failed).
+fn write_outcome(outcome: &super::Outcome, stdout: &mut dyn Write, stderr: &mut dyn Write) -> u8 {
     if let Err(e) = outcome.write_to(stdout, stderr) {
         tracing::error!(error = %e, "failed to write the plugin's output");
         return 1;

