@@ -253,27 +253,48 @@ impl IptablesMasquerade {
     ) -> Result<()> {
         let chain = chain_name(network, container_id);
         let comment = rule_comment(network, container_id);
-        for source in sources {
-            self.delete(
-                tool,
-                &[
-                    "-t",
-                    "nat",
-                    "-D",
-                    "POSTROUTING",
-                    "-s",
-                    source,
-                    "-j",
-                    &chain,
-                    "-m",
-                    "comment",
-                    "--comment",
-                    &comment,
-                ],
-            )?;
+        let mut sources = sources.to_vec();
+        let mut attempt = 0;
+        loop {
+            for source in &sources {
+                self.delete(
+                    tool,
+                    &[
+                        "-t",
+                        "nat",
+                        "-D",
+                        "POSTROUTING",
+                        "-s",
+                        source,
+                        "-j",
+                        &chain,
+                        "-m",
+                        "comment",
+                        "--comment",
+                        &comment,
+                    ],
+                )?;
+            }
+            self.delete(tool, &["-t", "nat", "-F", &chain])?;
+            let remove = ["-t", "nat", "-X", chain.as_str()];
+            let out = self.run(tool, &remove)?;
+            if out.status.success() || is_not_exist(&out) {
+                return Ok(());
+            }
+            attempt += 1;
+            if !is_still_referenced(&out) || attempt >= TEARDOWN_ATTEMPTS {
+                return Err(command_error(tool, &remove, &out));
+            }
+            // A rule jumping to the chain appeared after the listing: the iptables process of
+            // an ADD whose plugin was killed outlives it and finishes its work. Remove what
+            // jumps there now, and the chain again.
+            let listing = self.list_postrouting(tool)?;
+            sources = parse_postrouting(&listing, network)
+                .into_iter()
+                .filter(|r| r.chain == chain)
+                .map(|r| r.source)
+                .collect();
         }
-        self.delete(tool, &["-t", "nat", "-F", &chain])?;
-        self.delete(tool, &["-t", "nat", "-X", &chain])
     }
 
     fn list_postrouting(&self, tool: &str) -> Result<String> {
@@ -348,6 +369,14 @@ fn tool_for(address: &IpNetwork) -> (&'static str, &'static str) {
 }
 
 /// The answers iptables gives for a rule or chain that is not there (as go-iptables checks).
+/// How often [`IptablesMasquerade::teardown`] tries to remove a chain that is still referenced.
+const TEARDOWN_ATTEMPTS: usize = 5;
+
+/// `-X` refused because a rule still jumps to the chain (`EBUSY`).
+fn is_still_referenced(out: &Output) -> bool {
+    String::from_utf8_lossy(&out.stderr).contains("Device or resource busy")
+}
+
 fn is_not_exist(out: &Output) -> bool {
     let stderr = String::from_utf8_lossy(&out.stderr);
     out.status.code() == Some(1)
@@ -379,6 +408,27 @@ fn command_error(tool: &str, args: &[&str], out: &Output) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A rule jumping to the chain that appears after the listing (the iptables process of an
+    /// ADD whose plugin was killed, finishing its work) is found and removed, then the chain,
+    /// instead of the teardown failing with "Device or resource busy".
+    #[test]
+    fn teardown_removes_jumps_that_appear_after_the_listing() {
+        let node = crate::testkit::TestNode::new();
+        let masq = IptablesMasquerade::open(node.netns());
+        let att = Attachment::new("c9", "eth0");
+        let addr: IpNetwork = "10.9.0.5/24".parse().unwrap();
+        masq.add("net9", &att, &[addr], &[]).unwrap();
+        let listing = masq.list_postrouting("iptables").unwrap();
+        assert_eq!(parse_postrouting(&listing, "net9").len(), 1, "{listing}");
+        // As if the listing had been made before the jump was added: no sources known.
+        masq.teardown("iptables", "net9", "c9", &[]).unwrap();
+        let listing = masq.list_postrouting("iptables").unwrap();
+        assert!(parse_postrouting(&listing, "net9").is_empty(), "{listing}");
+        let all = masq.run("iptables", &["-t", "nat", "-S"]).unwrap();
+        let all = String::from_utf8_lossy(&all.stdout);
+        assert!(!all.contains(&chain_name("net9", "c9")), "{all}");
+    }
 
     #[test]
     fn chain_name_matches_the_reference_format() {
