@@ -208,27 +208,43 @@ impl Link {
             && self.lower_up
     }
 
-    /// What netlink-packet-route's decoding of the whole message gives, which the link reads
-    /// used before they decoded the bytes themselves ([`super::raw`]); its tests compare the two.
-    #[cfg(test)]
-    pub(crate) fn from_message(msg: &LinkMessage) -> Link {
-        let mut link = Link {
-            index: msg.header.index,
+    /// A link with what a link message's header says (index and flags), before its attributes.
+    pub(crate) fn from_header(
+        index: u32,
+        admin_up: bool,
+        lower_up: bool,
+        promiscuous: bool,
+    ) -> Link {
+        Link {
+            index,
             name: String::new(),
             kind: LinkKind::None,
             mac: None,
             mtu: 0,
-            admin_up: msg.header.flags.contains(LinkFlags::Up),
+            admin_up,
             oper_state: OperState::Unknown,
-            lower_up: msg.header.flags.contains(LinkFlags::LowerUp),
-            promiscuous: msg.header.flags.contains(LinkFlags::Promisc),
+            lower_up,
+            promiscuous,
             master: None,
             peer_index: None,
             peer_netns_id: None,
             bridge_port: None,
             vlan_filtering: None,
             ipv6_accept_ra: None,
-        };
+        }
+    }
+
+    /// What netlink-packet-route's decoding of the whole message gives, which the link reads
+    /// used before they decoded the bytes themselves ([`super::raw`]); its tests compare the two.
+    #[cfg(test)]
+    pub(crate) fn from_message(msg: &LinkMessage) -> Link {
+        let flags = &msg.header.flags;
+        let mut link = Link::from_header(
+            msg.header.index,
+            flags.contains(LinkFlags::Up),
+            flags.contains(LinkFlags::LowerUp),
+            flags.contains(LinkFlags::Promisc),
+        );
         for attr in &msg.attributes {
             match attr {
                 LinkAttribute::IfName(n) => link.name = n.clone(),

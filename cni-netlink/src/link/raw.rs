@@ -151,23 +151,12 @@ pub(crate) fn decode_link(payload: &[u8]) -> Decoded<Link> {
     let attrs = payload
         .get(IFINFOMSG_LEN..)
         .ok_or(Malformed("link header cut short"))?;
-    let mut link = Link {
+    let mut link = Link::from_header(
         index,
-        name: String::new(),
-        kind: LinkKind::None,
-        mac: None,
-        mtu: 0,
-        admin_up: flags & IFF_UP != 0,
-        oper_state: OperState::Unknown,
-        lower_up: flags & IFF_LOWER_UP != 0,
-        promiscuous: flags & IFF_PROMISC != 0,
-        master: None,
-        peer_index: None,
-        peer_netns_id: None,
-        bridge_port: None,
-        vlan_filtering: None,
-        ipv6_accept_ra: None,
-    };
+        flags & IFF_UP != 0,
+        flags & IFF_LOWER_UP != 0,
+        flags & IFF_PROMISC != 0,
+    );
     for attr in Attrs::new(attrs) {
         let (kind, value) = attr?;
         match kind {

@@ -210,20 +210,7 @@ impl IptablesMasquerade {
                 ],
             )?;
             let source = address.ip().to_string();
-            self.append_unique(
-                tool,
-                &[
-                    "POSTROUTING",
-                    "-s",
-                    &source,
-                    "-j",
-                    &chain,
-                    "-m",
-                    "comment",
-                    "--comment",
-                    &comment,
-                ],
-            )?;
+            self.append_unique(tool, &jump_rule(&source, &chain, &comment))?;
         }
         Ok(())
     }
@@ -257,23 +244,9 @@ impl IptablesMasquerade {
         let mut attempt = 0;
         loop {
             for source in &sources {
-                self.delete(
-                    tool,
-                    &[
-                        "-t",
-                        "nat",
-                        "-D",
-                        "POSTROUTING",
-                        "-s",
-                        source,
-                        "-j",
-                        &chain,
-                        "-m",
-                        "comment",
-                        "--comment",
-                        &comment,
-                    ],
-                )?;
+                let mut args = vec!["-t", "nat", "-D"];
+                args.extend(jump_rule(source, &chain, &comment));
+                self.delete(tool, &args)?;
             }
             self.delete(tool, &["-t", "nat", "-F", &chain])?;
             let remove = ["-t", "nat", "-X", chain.as_str()];
@@ -369,6 +342,22 @@ fn tool_for(address: &IpNetwork) -> (&'static str, &'static str) {
 }
 
 /// The answers iptables gives for a rule or chain that is not there (as go-iptables checks).
+/// The `POSTROUTING` rule that sends `source`'s packets to the container's chain (as the
+/// reference writes it).
+fn jump_rule<'a>(source: &'a str, chain: &'a str, comment: &'a str) -> [&'a str; 9] {
+    [
+        "POSTROUTING",
+        "-s",
+        source,
+        "-j",
+        chain,
+        "-m",
+        "comment",
+        "--comment",
+        comment,
+    ]
+}
+
 /// How often [`IptablesMasquerade::teardown`] tries to remove a chain that is still referenced.
 const TEARDOWN_ATTEMPTS: usize = 5;
 
