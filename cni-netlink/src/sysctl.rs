@@ -153,15 +153,7 @@ impl NetNs {
             .iter()
             .map(|(k, v)| Ok((sysctl_path(k)?, *v)))
             .collect::<Result<Vec<_>>>()?;
-        self.in_ns(|| {
-            let mut first = None;
-            for (path, value) in &paths {
-                if let Err(e) = write_path(path, value) {
-                    first.get_or_insert(e);
-                }
-            }
-            first.map_or(Ok(()), Err)
-        })
+        self.in_ns(|| write_all(&paths))
     }
 
     /// Turns forwarding of `family` on in this namespace when it is off. Returns whether it
@@ -173,25 +165,34 @@ impl NetNs {
 
 impl NsThread {
     /// Writes several sysctls of the thread's namespace, on the thread (no thread start):
-    /// [`NetNs::sysctl_set_many`] for a caller that already has an [`NsThread`].
+    /// [`NetNs::sysctl_set_many`] for a caller that already has an [`NsThread`]. The writes are
+    /// handed to the thread at once (as [`NsThread::start`] does): the caller can go on with
+    /// other work and await their outcome later.
     ///
-    /// Errors: as [`NetNs::sysctl_set_many`], or as [`NsThread::run`].
-    pub async fn sysctl_set_many(&self, entries: &[(&str, &str)]) -> Result<()> {
+    /// Errors: a key outside `net.*`, here; at the await, as [`NetNs::sysctl_set_many`] or as
+    /// [`NsThread::run`].
+    pub fn sysctl_set_many(
+        &self,
+        entries: &[(&str, &str)],
+    ) -> Result<impl Future<Output = Result<()>> + Send + 'static> {
         let paths = entries
             .iter()
             .map(|(k, v)| Ok((sysctl_path(k)?, (*v).to_string())))
             .collect::<Result<Vec<_>>>()?;
-        self.run(move || {
-            let mut first = None;
-            for (path, value) in &paths {
-                if let Err(e) = write_path(path, value) {
-                    first.get_or_insert(e);
-                }
-            }
-            first.map_or(Ok(()), Err)
-        })
-        .await?
+        let job = self.start(move || write_all(&paths))?;
+        Ok(async move { job.await? })
     }
+}
+
+/// Writes every entry, in order; the result is the first error, if any.
+fn write_all(paths: &[(PathBuf, impl AsRef<str>)]) -> Result<()> {
+    let mut first = None;
+    for (path, value) in paths {
+        if let Err(e) = write_path(path, value.as_ref()) {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use cni_netlink::sysctl::{forwarding_key, interface_key};
 use cni_netlink::testkit::{TestNode, TestNs};
-use cni_netlink::{ErrorKind, IpFamily, VethSpec};
+use cni_netlink::{ErrorKind, IpFamily, Netlink, VethSpec};
 
 /// Reads a /proc/sys file from a child process running inside `ns` (independent of the crate).
 fn cat(ns: &TestNs, path: &str) -> String {
@@ -21,6 +21,15 @@ fn own_ip_forward() -> String {
         .unwrap()
         .trim()
         .to_string()
+}
+
+/// A veth pair with its `eth0` end in the pod `podnl` is bound to; returns the host end's name.
+async fn eth0_pair(nl: &Netlink, podnl: &Netlink) -> String {
+    nl.create_veth_pair(podnl, &VethSpec::new("eth0"))
+        .await
+        .unwrap()
+        .host
+        .name
 }
 
 #[test]
@@ -76,11 +85,7 @@ async fn interface_sysctls_many_ensure_and_errors() {
     let pod = node.pod("p");
     let nl = node.connect().await.unwrap();
     let podnl = pod.connect().await.unwrap();
-    let pair = nl
-        .create_veth_pair(&podnl, &VethSpec::new("eth0"))
-        .await
-        .unwrap();
-    let host_if = pair.host.name.clone();
+    let host_if = eth0_pair(&nl, &podnl).await;
 
     let arp = interface_key(IpFamily::V4, "eth0", "arp_notify");
     let dad = interface_key(IpFamily::V6, "eth0", "accept_dad");
@@ -145,16 +150,13 @@ async fn a_namespace_thread_writes_interface_sysctls_there() {
     let nl = node.connect().await.unwrap();
     let thread = pod.netns().spawn_thread().unwrap();
     let podnl = thread.connect().await.unwrap();
-    let pair = nl
-        .create_veth_pair(&podnl, &VethSpec::new("eth0"))
-        .await
-        .unwrap();
-    let host_if = pair.host.name.clone();
+    let host_if = eth0_pair(&nl, &podnl).await;
 
     let arp = interface_key(IpFamily::V4, "eth0", "arp_notify");
     let dad = interface_key(IpFamily::V6, "eth0", "accept_dad");
     thread
         .sysctl_set_many(&[(&arp, "1"), (&dad, "0")])
+        .unwrap()
         .await
         .unwrap();
     assert_eq!(cat(&pod, "/proc/sys/net/ipv4/conf/eth0/arp_notify"), "1");
@@ -172,6 +174,7 @@ async fn a_namespace_thread_writes_interface_sysctls_there() {
     let missing = interface_key(IpFamily::V4, "nosuch0", "arp_notify");
     let err = thread
         .sysctl_set_many(&[(&missing, "1"), (&arp, "0")])
+        .unwrap()
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
@@ -179,8 +182,8 @@ async fn a_namespace_thread_writes_interface_sysctls_there() {
     // A key outside net.* is refused before anything is written.
     let err = thread
         .sysctl_set_many(&[("kernel.hostname", "x")])
-        .await
-        .unwrap_err();
+        .err()
+        .unwrap();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
 

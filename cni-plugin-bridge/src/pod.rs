@@ -117,18 +117,14 @@ pub(crate) fn start_base_sysctls(ns: &NsThread, s: &Settings, ifname: &str) -> P
     write_sysctls(ns, keys)
 }
 
-/// Writes `keys` in the pod's namespace on its thread, in order. Like the reference, failures
-/// are not fatal (a kernel without IPv6 has no such files): they are logged.
+/// Writes `keys` in the pod's namespace on its thread, in order, starting now. Like the
+/// reference, failures are not fatal (a kernel without IPv6 has no such files): they are logged.
 fn write_sysctls(ns: &NsThread, keys: Vec<(String, &'static str)>) -> PendingSysctls {
-    let netns = ns.netns().clone();
-    let job = ns.start(move || {
-        let entries: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        // On the namespace's own thread this writes directly (no thread start).
-        netns.sysctl_set_many(&entries)
-    });
+    let entries: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let written = ns.sysctl_set_many(&entries);
     Box::pin(async move {
-        let written = match job {
-            Ok(job) => job.await.and_then(|r| r),
+        let written = match written {
+            Ok(job) => job.await,
             Err(e) => Err(e),
         };
         if let Err(e) = written {
