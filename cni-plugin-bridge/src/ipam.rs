@@ -27,14 +27,33 @@ pub(crate) struct Ipam {
     req: IpamRequest,
 }
 
+/// The configuration and store [`Ipam::for_add`] opened, for the ADD that takes them.
+type Opened = Mutex<Option<(HostLocalConfig, DiskStore)>>;
+
+fn take(opened: &Opened) -> Option<(HostLocalConfig, DiskStore)> {
+    opened.lock().ok().and_then(|mut o| o.take())
+}
+
+/// host-local's ADD, with what [`Ipam::for_add`] opened when it did.
+fn host_local_add(
+    h: HostLocal,
+    req: &IpamRequest,
+    opened: Option<(HostLocalConfig, DiskStore)>,
+) -> Result<Result100, cni_ipam::IpamError> {
+    match opened {
+        Some((conf, store)) => h.add_blocking_in(req, conf, &store),
+        None => h.add_blocking(req),
+    }
+}
+
 /// An IPAM ADD running on another thread ([`Ipam::start_add`]).
 pub(crate) type PendingAdd = Pin<Box<dyn Future<Output = Result<Result100, BridgeError>> + Send>>;
 
 /// Which IPAM serves the call.
 enum Inner {
-    /// host-local, run on the calling thread; for an ADD, with the configuration and the store
-    /// [`Ipam::for_add`] checked (taken by the ADD).
-    HostLocal(HostLocal, Mutex<Option<(HostLocalConfig, DiskStore)>>),
+    /// host-local, run on a thread the call already has (see the module documentation); for an
+    /// ADD, with the configuration and the store [`Ipam::for_add`] checked (taken by the ADD).
+    HostLocal(HostLocal, Opened),
     /// Any other, through its async interface.
     Other(Box<dyn cni_ipam::Ipam>),
 }
@@ -117,10 +136,7 @@ impl Ipam {
     /// IPAM ADD: the addresses, routes and DNS for this attachment.
     pub(crate) async fn add(&self) -> Result<Result100, BridgeError> {
         Ok(match &self.inner {
-            Inner::HostLocal(h, opened) => match opened.lock().ok().and_then(|mut o| o.take()) {
-                Some((conf, store)) => h.add_blocking_in(&self.req, conf, &store)?,
-                None => h.add_blocking(&self.req)?,
-            },
+            Inner::HostLocal(h, opened) => host_local_add(*h, &self.req, take(opened))?,
             Inner::Other(i) => i.add(&self.req).await?,
         })
     }
@@ -136,12 +152,8 @@ impl Ipam {
         let Inner::HostLocal(h, opened) = &self.inner else {
             return None;
         };
-        let (h, req) = (*h, self.req.clone());
-        let opened = opened.lock().ok().and_then(|mut o| o.take());
-        let started = thread.start(move || match opened {
-            Some((conf, store)) => h.add_blocking_in(&req, conf, &store),
-            None => h.add_blocking(&req),
-        });
+        let (h, req, opened) = (*h, self.req.clone(), take(opened));
+        let started = thread.start(move || host_local_add(h, &req, opened));
         Some(match started {
             Ok(job) => Box::pin(async move {
                 job.await
