@@ -49,23 +49,31 @@
 //! [`Error::kind`] separates not-found, already-exists, permission, unsupported and invalid input
 //! from the rest.
 //!
+//! [`masquerade::Masquerade`] and [`spoofcheck::SpoofCheck`] program nftables over a
+//! `NETLINK_NETFILTER` socket (no `nft` process), each change one atomic batch; both name pod
+//! interfaces by [`Attachment`].
+//!
 //! The `test-kit` feature adds the `testkit` module: throwaway node and pod namespaces for tests.
 #![deny(missing_docs)]
 
 pub mod addr;
+mod attachment;
 pub mod error;
 mod handle;
 pub mod hostgw;
 pub mod link;
 pub mod masquerade;
 mod netns;
+mod nftables;
 pub mod route;
+pub mod spoofcheck;
 pub mod sysctl;
 #[cfg(feature = "test-kit")]
 pub mod testkit;
 mod wait;
 
 pub use addr::{AddrOptions, AddrScope, Address, IpFamily};
+pub use attachment::Attachment;
 pub use error::{Error, ErrorKind, Result};
 pub use handle::Netlink;
 pub use hostgw::{HOSTGW_PROTOCOL, HostGwOptions, HostGwReport, HostGwRoute};

@@ -71,18 +71,16 @@
 //! any thread, and no runtime thread ever changes namespace. Calls are blocking but short: the
 //! kernel answers a batch before `sendmsg` returns (tens of microseconds per add).
 
-mod decode;
-mod expr;
 mod iptables;
 mod names;
-mod nft;
 mod nftables;
-mod socket;
+mod rules;
 
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
 
+pub use crate::attachment::Attachment;
 pub use iptables::IptablesMasquerade;
 pub use nftables::Masquerade;
 
@@ -163,25 +161,7 @@ macro_rules! impl_backend {
 impl_backend!(Masquerade);
 impl_backend!(IptablesMasquerade);
 
-/// One pod interface: the container id and the interface name inside the pod, as CNI identifies an
-/// attachment.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Attachment {
-    /// `CNI_CONTAINERID`.
-    pub container_id: String,
-    /// `CNI_IFNAME`.
-    pub ifname: String,
-}
-
 impl Attachment {
-    /// Builds an attachment from a container id and an interface name.
-    pub fn new(container_id: impl Into<String>, ifname: impl Into<String>) -> Attachment {
-        Attachment {
-            container_id: container_id.into(),
-            ifname: ifname.into(),
-        }
-    }
-
     /// Checks that the nftables backend can record this attachment (an element comment of at
     /// most 254 bytes, `if=<ifname> id=<container id>`, without NUL), so a plugin can refuse an
     /// unusable container id before it changes anything. Errors are invalid-input.

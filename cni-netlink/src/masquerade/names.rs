@@ -7,11 +7,15 @@
 use sha2::{Digest, Sha512};
 
 use super::Attachment;
-use super::nft::Family;
+use super::rules::Family;
 use crate::error::{Error, Result};
+use crate::nftables::{NfFamily, Table};
 
-/// The table holding all masquerade state of this crate (family `inet`).
-pub(crate) const TABLE: &str = "cni_rs_masquerade";
+/// The table holding all masquerade state of this crate.
+pub(crate) const TABLE: Table<'static> = Table {
+    family: NfFamily::Inet,
+    name: "cni_rs_masquerade",
+};
 /// Its base chain: `type nat hook postrouting priority srcnat`.
 pub(crate) const POSTROUTING: &str = "postrouting";
 /// Longest comment stored (nft's userdata TLV holds at most 255 bytes with the NUL).

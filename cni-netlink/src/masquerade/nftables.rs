@@ -2,20 +2,19 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard};
 
 use ipnetwork::IpNetwork;
 
-use super::decode::{self, ElementInfo, RuleInfo};
 use super::names::{self, NetworkNames, POSTROUTING, TABLE};
-use super::nft::{Family, RuleSpec, attr, msg};
-use super::socket::{Commit, NfSocket};
+use super::rules::{Family, RuleSpec};
 use super::{Attachment, MasqueradeEntry};
 use crate::NetNs;
 use crate::error::{Error, Result};
+use crate::nftables::batch::HOOK_POSTROUTING;
+use crate::nftables::{BaseChain, Commit, NfConn};
 
-/// How often an operation re-reads and retries when other writers keep changing the ruleset.
-const MAX_ATTEMPTS: usize = 200;
+/// The `srcnat` priority of nft.
+const PRIORITY_SRCNAT: i32 = 100;
 /// Batch-local ids of the two sets (referenced by the jump rules of the same batch).
 const SET_ID_V4: u32 = 1;
 const SET_ID_V6: u32 = 2;
@@ -37,7 +36,7 @@ const MAX_NETWORK_NAME: usize = 200;
 /// The type is `Send + Sync`; calls on one value are serialised (one socket).
 #[derive(Debug)]
 pub struct Masquerade {
-    socket: Mutex<NfSocket>,
+    conn: NfConn,
 }
 
 /// A destination never masqueraded by a network, normalised to its network address.
@@ -101,9 +100,8 @@ impl Masquerade {
     /// socket is created on a short-lived thread inside the namespace
     /// ([`NetNs::run_blocking`]); the calling thread never changes namespace.
     pub fn open(netns: &NetNs) -> Result<Masquerade> {
-        let socket = netns.run_blocking(NfSocket::open)??;
         Ok(Masquerade {
-            socket: Mutex::new(socket),
+            conn: NfConn::open(netns)?,
         })
     }
 
@@ -111,13 +109,7 @@ impl Masquerade {
     /// host's).
     pub fn open_current() -> Result<Masquerade> {
         Ok(Masquerade {
-            socket: Mutex::new(NfSocket::open()?),
-        })
-    }
-
-    fn lock(&self) -> Result<MutexGuard<'_, NfSocket>> {
-        self.socket.lock().map_err(|_| {
-            Error::Internal("a masquerade call panicked while holding the socket".into())
+            conn: NfConn::open_current()?,
         })
     }
 
@@ -151,10 +143,10 @@ impl Masquerade {
             }
         }
         let context = format!("adding masquerade of {attachment:?} on network {network:?}");
-        let mut sock = self.lock()?;
-        for _ in 0..MAX_ATTEMPTS {
+        let mut sock = self.conn.lock()?;
+        sock.retry(&context, |sock| {
             let genid = sock.generation()?;
-            let rules = dump_rules(&mut sock)?;
+            let rules = sock.rule_infos(&TABLE, None)?;
             let has = |chain: &str, comment: &str| {
                 rules
                     .iter()
@@ -194,14 +186,14 @@ impl Masquerade {
                         .iter()
                         .map(|k| (k.clone(), Some(comment.clone())))
                         .collect();
-                    batch.create_elements(TABLE, set, &owned);
+                    batch.create_elements(&TABLE, set, &owned);
                 }
                 match sock.commit(batch, &context) {
-                    Ok(Commit::Done) => return Ok(()),
-                    Ok(Commit::Restart) => continue,
+                    Ok(Commit::Done) => return Ok(Some(())),
+                    Ok(Commit::Restart) => return Ok(None),
                     Err(e) if e.is_already_exists() => {}
                     // The network was removed between the read and the write: set it up again.
-                    Err(e) if e.is_not_found() => continue,
+                    Err(e) if e.is_not_found() => return Ok(None),
                     Err(e) => return Err(e),
                 }
             }
@@ -210,16 +202,20 @@ impl Masquerade {
             // so adds to an existing network never conflict with each other.
             let mut batch = sock.batch(structural.then_some(genid));
             if structural {
-                batch.add_table(TABLE);
-                batch.add_postrouting_nat_chain(TABLE, POSTROUTING);
-                batch.add_chain(TABLE, &names.chain);
-                batch.add_set(TABLE, &names.set_v4, SET_ID_V4, Family::V4);
-                batch.add_set(TABLE, &names.set_v6, SET_ID_V6, Family::V6);
+                batch.add_table(&TABLE);
+                batch.add_base_chain(&TABLE, &POSTROUTING_CHAIN);
+                batch.add_chain(&TABLE, &names.chain);
+                for (set, id, family) in [
+                    (&names.set_v4, SET_ID_V4, Family::V4),
+                    (&names.set_v6, SET_ID_V6, Family::V6),
+                ] {
+                    batch.add_set(&TABLE, set, id, family.set_key_type(), family.addr_len());
+                }
                 if !has_masq {
                     batch.add_rule(
-                        TABLE,
+                        &TABLE,
                         &names.chain,
-                        &RuleSpec::Masquerade,
+                        &RuleSpec::Masquerade.exprs(),
                         &names.masquerade_comment,
                         true,
                     );
@@ -232,9 +228,9 @@ impl Masquerade {
                     };
                     // Inserted at the head of the chain: always before the final masquerade.
                     batch.add_rule(
-                        TABLE,
+                        &TABLE,
                         &names.chain,
-                        &rule,
+                        &rule.exprs(),
                         &names::exclusion_comment(&e.text),
                         false,
                     );
@@ -247,9 +243,9 @@ impl Masquerade {
                         chain: &names.chain,
                     };
                     batch.add_rule(
-                        TABLE,
+                        &TABLE,
                         POSTROUTING,
-                        &rule,
+                        &rule.exprs(),
                         &names.jump_comment(*family),
                         true,
                     );
@@ -264,19 +260,18 @@ impl Masquerade {
                     .collect();
                 // add + delete + add: succeeds whether or not the element exists, and leaves it
                 // with this attachment's comment.
-                batch.set_elements(true, TABLE, set, &bare);
-                batch.set_elements(false, TABLE, set, &bare);
-                batch.set_elements(true, TABLE, set, &owned);
+                batch.set_elements(true, &TABLE, set, &bare);
+                batch.set_elements(false, &TABLE, set, &bare);
+                batch.set_elements(true, &TABLE, set, &owned);
             }
             match sock.commit(batch, &context) {
-                Ok(Commit::Done) => return Ok(()),
-                Ok(Commit::Restart) => continue,
+                Ok(Commit::Done) => Ok(Some(())),
+                Ok(Commit::Restart) => Ok(None),
                 // The network was removed between the read and the write: set it up again.
-                Err(e) if !structural && e.is_not_found() => continue,
-                Err(e) => return Err(e),
+                Err(e) if !structural && e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
             }
-        }
-        Err(gave_up(&context))
+        })
     }
 
     /// Stops masquerading every address of `attachment` on `network`. Removing an attachment that
@@ -300,13 +295,11 @@ impl Masquerade {
     ) -> Result<Vec<Attachment>> {
         let names = network_names(network)?;
         let context = format!("removing masquerade entries of network {network:?}");
-        let mut sock = self.lock()?;
-        for _ in 0..MAX_ATTEMPTS {
-            let genid = sock.generation()?;
-            let mut batch = sock.batch(Some(genid));
+        self.conn.lock()?.transact(&context, |sock, batch| {
             let mut removed = BTreeSet::new();
             for set in [&names.set_v4, &names.set_v6] {
-                let keys: Vec<(Vec<u8>, Option<String>)> = dump_elements(&mut sock, set)?
+                let keys: Vec<(Vec<u8>, Option<String>)> = sock
+                    .set_elements(&TABLE, set)?
                     .into_iter()
                     .filter_map(|e| {
                         let a = names::parse_attachment_comment(&e.comment)?;
@@ -316,14 +309,10 @@ impl Masquerade {
                         })
                     })
                     .collect();
-                batch.set_elements(false, TABLE, set, &keys);
+                batch.set_elements(false, &TABLE, set, &keys);
             }
-            match sock.commit(batch, &context)? {
-                Commit::Done => return Ok(removed.into_iter().collect()),
-                Commit::Restart => continue,
-            }
-        }
-        Err(gave_up(&context))
+            Ok(removed.into_iter().collect())
+        })
     }
 
     /// Removes everything of `network`: its jump rules, its chain and its sets (and the whole
@@ -331,25 +320,10 @@ impl Masquerade {
     pub fn remove_network(&self, network: &str) -> Result<()> {
         let names = network_names(network)?;
         let context = format!("removing the masquerade of network {network:?}");
-        let mut sock = self.lock()?;
-        for _ in 0..MAX_ATTEMPTS {
-            let genid = sock.generation()?;
-            let rules = dump_rules(&mut sock)?;
-            let chains = dump_names(
-                &mut sock,
-                msg::GETCHAIN,
-                msg::NEWCHAIN,
-                attr::CHAIN_TABLE,
-                attr::CHAIN_NAME,
-            )?;
-            let sets = dump_names(
-                &mut sock,
-                msg::GETSET,
-                msg::NEWSET,
-                attr::SET_TABLE,
-                attr::SET_NAME,
-            )?;
-            let mut batch = sock.batch(Some(genid));
+        self.conn.lock()?.transact(&context, |sock, batch| {
+            let rules = sock.rule_infos(&TABLE, None)?;
+            let chains = sock.object_names(&TABLE, false)?;
+            let sets = sock.object_names(&TABLE, true)?;
             let others = chains.iter().any(|c| c != POSTROUTING && *c != names.chain)
                 || sets
                     .iter()
@@ -362,40 +336,36 @@ impl Masquerade {
                 return Ok(());
             }
             if !others {
-                batch.del_table(TABLE);
-            } else {
-                for r in rules
-                    .iter()
-                    .filter(|r| r.chain == POSTROUTING && names.is_jump_comment(&r.comment))
-                {
-                    batch.del_rule(TABLE, POSTROUTING, Some(r.handle));
-                }
-                if chains.contains(&names.chain) {
-                    batch.del_rule(TABLE, &names.chain, None);
-                    batch.del_chain(TABLE, &names.chain);
-                }
-                for set in [&names.set_v4, &names.set_v6] {
-                    if sets.contains(set) {
-                        batch.del_set(TABLE, set);
-                    }
+                batch.del_table(&TABLE);
+                return Ok(());
+            }
+            for r in rules
+                .iter()
+                .filter(|r| r.chain == POSTROUTING && names.is_jump_comment(&r.comment))
+            {
+                batch.del_rule(&TABLE, POSTROUTING, Some(r.handle));
+            }
+            if chains.contains(&names.chain) {
+                batch.del_rule(&TABLE, &names.chain, None);
+                batch.del_chain(&TABLE, &names.chain);
+            }
+            for set in [&names.set_v4, &names.set_v6] {
+                if sets.contains(set) {
+                    batch.del_set(&TABLE, set);
                 }
             }
-            match sock.commit(batch, &context)? {
-                Commit::Done => return Ok(()),
-                Commit::Restart => continue,
-            }
-        }
-        Err(gave_up(&context))
+            Ok(())
+        })
     }
 
     /// Every masqueraded address of `network` with its attachment, sorted. Empty for an unknown
     /// network.
     pub fn entries(&self, network: &str) -> Result<Vec<MasqueradeEntry>> {
         let names = network_names(network)?;
-        let mut sock = self.lock()?;
+        let mut sock = self.conn.lock()?;
         let mut out = Vec::new();
         for set in [&names.set_v4, &names.set_v6] {
-            for e in dump_elements(&mut sock, set)? {
+            for e in sock.set_elements(&TABLE, set)? {
                 if let (Some(attachment), Some(address)) =
                     (names::parse_attachment_comment(&e.comment), addr_of(&e.key))
                 {
@@ -422,10 +392,9 @@ impl Masquerade {
 
     /// The networks that have masquerade rules in this namespace (sorted).
     pub fn networks(&self) -> Result<Vec<String>> {
-        let mut sock = self.lock()?;
-        let set: BTreeSet<String> = dump_rules(&mut sock)?
+        let rules = self.conn.lock()?.rule_infos(&TABLE, Some(POSTROUTING))?;
+        let set: BTreeSet<String> = rules
             .iter()
-            .filter(|r| r.chain == POSTROUTING)
             .filter_map(|r| names::network_of_jump_comment(&r.comment).map(str::to_owned))
             .collect();
         Ok(set.into_iter().collect())
@@ -442,11 +411,13 @@ fn network_names(network: &str) -> Result<NetworkNames> {
     NetworkNames::new(network)
 }
 
-fn gave_up(context: &str) -> Error {
-    Error::Internal(format!(
-        "{context}: the nftables ruleset kept changing under {MAX_ATTEMPTS} attempts"
-    ))
-}
+/// The base chain: `type nat hook postrouting priority srcnat; policy accept`.
+const POSTROUTING_CHAIN: BaseChain<'static> = BaseChain {
+    name: POSTROUTING,
+    kind: "nat",
+    hook: HOOK_POSTROUTING,
+    priority: PRIORITY_SRCNAT,
+};
 
 /// The multicast ranges, never masqueraded (as the reference).
 fn multicast() -> [Exclusion; 2] {
@@ -470,58 +441,6 @@ fn multicast() -> [Exclusion; 2] {
             mask: v6_mask,
         },
     ]
-}
-
-/// Every rule of the table (empty when the table does not exist).
-fn dump_rules(sock: &mut NfSocket) -> Result<Vec<RuleInfo>> {
-    let mut rules = Vec::new();
-    sock.dump(
-        msg::GETRULE,
-        msg::NEWRULE,
-        |b| super::nft::put_str(b, attr::RULE_TABLE, TABLE),
-        |m| rules.extend(decode::rule(m)),
-        "listing the masquerade rules",
-    )?;
-    Ok(rules)
-}
-
-/// The names of the table's chains or sets.
-fn dump_names(
-    sock: &mut NfSocket,
-    get: u16,
-    reply: u16,
-    table_attr: u16,
-    name_attr: u16,
-) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    sock.dump(
-        get,
-        reply,
-        |b| super::nft::put_str(b, table_attr, TABLE),
-        |m| {
-            if decode::object_name(m, table_attr).as_deref() == Some(TABLE) {
-                out.extend(decode::object_name(m, name_attr));
-            }
-        },
-        "listing the masquerade chains and sets",
-    )?;
-    Ok(out)
-}
-
-/// The elements of one set (empty when the set does not exist).
-fn dump_elements(sock: &mut NfSocket, set: &str) -> Result<Vec<ElementInfo>> {
-    let mut out = Vec::new();
-    sock.dump(
-        msg::GETSETELEM,
-        msg::NEWSETELEM,
-        |b| {
-            super::nft::put_str(b, attr::SET_ELEM_LIST_TABLE, TABLE);
-            super::nft::put_str(b, attr::SET_ELEM_LIST_SET, set);
-        },
-        |m| out.extend(decode::elements(m)),
-        "listing the masquerade set elements",
-    )?;
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,7 +1,13 @@
 //! Unit tests of the nf_tables encoding, checked byte by byte and through the decoder.
 
 use super::*;
-use crate::masquerade::decode::{self, Attrs};
+use crate::nftables::decode::{self, Attrs};
+use crate::nftables::expr::{self, Expr, Verdict};
+
+const T: Table<'static> = Table {
+    family: NfFamily::Inet,
+    name: "t",
+};
 
 /// The messages of a finished batch: (type, flags, seq, payload).
 fn split(bytes: &[u8]) -> Vec<(u16, u16, u32, Vec<u8>)> {
@@ -28,7 +34,7 @@ fn attrs_of(payload: &[u8]) -> Attrs<'_> {
 #[test]
 fn table_message_is_byte_exact() {
     let mut batch = Batch::new(100, None);
-    batch.add_table("t");
+    batch.add_table(&T);
     let (bytes, next) = batch.finish();
     assert_eq!(next, 103);
     let expected: Vec<u8> = [
@@ -66,8 +72,8 @@ fn table_message_is_byte_exact() {
 fn batch_counts_acks_and_carries_genid() {
     let mut batch = Batch::new(7, Some(0x01020304));
     assert!(batch.is_empty());
-    batch.add_table("x");
-    batch.del_set("x", "s");
+    batch.add_table(&T);
+    batch.del_set(&T, "s");
     assert_eq!(batch.acked_messages(), 2);
     assert_eq!(batch.first_seq(), 7);
     let (bytes, _) = batch.finish();
@@ -88,127 +94,88 @@ fn batch_counts_acks_and_carries_genid() {
 }
 
 #[test]
-fn base_chain_has_nat_postrouting_hook() {
+fn base_chain_has_its_hook_priority_and_family() {
     let mut batch = Batch::new(1, None);
-    batch.add_postrouting_nat_chain("tbl", "post");
+    let bridge = Table {
+        family: NfFamily::Bridge,
+        name: "tbl",
+    };
+    batch.add_base_chain(
+        &bridge,
+        &BaseChain {
+            name: "pre",
+            kind: "filter",
+            hook: HOOK_BRIDGE_PREROUTING,
+            priority: -300,
+        },
+    );
     let (bytes, _) = batch.finish();
     let msgs = split(&bytes);
     let (ty, _, _, payload) = &msgs[1];
     assert_eq!(*ty, nft_type(msg::NEWCHAIN));
+    assert_eq!(payload[0], 7, "NFPROTO_BRIDGE");
     let a = attrs_of(payload);
     assert_eq!(decode::string(a.find(attr::CHAIN_TABLE).unwrap()), "tbl");
-    assert_eq!(decode::string(a.find(attr::CHAIN_NAME).unwrap()), "post");
-    assert_eq!(decode::string(a.find(attr::CHAIN_TYPE).unwrap()), "nat");
+    assert_eq!(decode::string(a.find(attr::CHAIN_NAME).unwrap()), "pre");
+    assert_eq!(decode::string(a.find(attr::CHAIN_TYPE).unwrap()), "filter");
     let hook = Attrs(a.find(attr::CHAIN_HOOK).unwrap());
-    assert_eq!(hook.find(attr::HOOK_HOOKNUM), Some(&4u32.to_be_bytes()[..]));
+    assert_eq!(hook.find(attr::HOOK_HOOKNUM), Some(&0u32.to_be_bytes()[..]));
     assert_eq!(
         hook.find(attr::HOOK_PRIORITY),
-        Some(&100i32.to_be_bytes()[..])
+        Some(&(-300i32).to_be_bytes()[..])
+    );
+    assert_eq!(
+        a.find(attr::CHAIN_POLICY),
+        Some(&NF_ACCEPT.to_be_bytes()[..])
     );
 }
 
-/// Expression names of a NEWRULE message, in order.
-fn expr_names(payload: &[u8]) -> Vec<String> {
-    let exprs = attrs_of(payload).find(attr::RULE_EXPRESSIONS).unwrap();
-    Attrs(exprs)
-        .map(|(t, e)| {
-            assert_eq!(t, attr::LIST_ELEM);
-            decode::string(Attrs(e).find(attr::EXPR_NAME).unwrap())
-        })
-        .collect()
+#[test]
+fn rule_carries_expressions_and_comment() {
+    let exprs = [
+        Expr::Meta(expr::META_IIFNAME),
+        Expr::CmpEq(b"veth0\0\0\0\0\0\0\0\0\0\0\0"),
+        Expr::Verdict(Verdict::Jump("next")),
+    ];
+    for append in [true, false] {
+        let mut batch = Batch::new(1, None);
+        batch.add_rule(&T, "c", &exprs, "hello", append);
+        let (bytes, _) = batch.finish();
+        let (ty, flags, seq, payload) = split(&bytes).remove(1);
+        assert_eq!(ty, nft_type(msg::NEWRULE));
+        assert_eq!(flags & NLM_F_APPEND != 0, append);
+        let udata = attrs_of(&payload).find(attr::RULE_USERDATA).unwrap();
+        assert_eq!(udata, b"\x00\x06hello\0");
+        let m = decode::Message {
+            msg_type: ty,
+            seq,
+            payload: &payload,
+        };
+        assert_eq!(decode::rule_exprs(&m), exprs);
+        assert_eq!(decode::comment(udata).as_deref(), Some("hello"));
+    }
 }
 
-fn rule_payload(rule: &RuleSpec<'_>, comment: &str, append: bool) -> (u16, Vec<u8>) {
+#[test]
+fn rules_are_deleted_by_handle_or_all_at_once() {
     let mut batch = Batch::new(1, None);
-    batch.add_rule("t", "c", rule, comment, append);
+    batch.del_rule(&T, "c", Some(9));
+    batch.del_rule(&T, "c", None);
     let (bytes, _) = batch.finish();
-    let (_, flags, _, payload) = split(&bytes).remove(1);
-    (flags, payload)
-}
-
-#[test]
-fn jump_rule_expressions_and_comment() {
-    let rule = RuleSpec::JumpIfSourceInSet {
-        family: Family::V6,
-        set: "pods",
-        set_id: 2,
-        chain: "net-x",
-    };
-    let (flags, payload) = rule_payload(&rule, "hello", true);
-    assert_eq!(flags & 0x800, 0x800, "appended");
-    assert_eq!(
-        expr_names(&payload),
-        ["meta", "cmp", "payload", "lookup", "immediate"]
-    );
-    let udata = attrs_of(&payload).find(attr::RULE_USERDATA).unwrap();
-    assert_eq!(udata, b"\x00\x06hello\0");
-    assert_eq!(decode::comment(udata).as_deref(), Some("hello"));
-    // The payload load reads the 16-byte IPv6 source at offset 8 of the network header.
-    let exprs = Attrs(attrs_of(&payload).find(attr::RULE_EXPRESSIONS).unwrap());
-    let (_, payload_expr) = exprs.clone().nth(2).unwrap();
-    let data = Attrs(Attrs(payload_expr).find(attr::EXPR_DATA).unwrap());
-    assert_eq!(data.find(3), Some(&8u32.to_be_bytes()[..]));
-    assert_eq!(data.find(4), Some(&16u32.to_be_bytes()[..]));
-    // The verdict is a jump (-3) to the network's chain.
-    let (_, imm) = exprs.clone().nth(4).unwrap();
-    let imm = Attrs(Attrs(imm).find(attr::EXPR_DATA).unwrap());
-    let verdict = Attrs(
-        Attrs(imm.find(2).unwrap())
-            .find(attr::DATA_VERDICT)
-            .unwrap(),
-    );
-    assert_eq!(
-        verdict.find(attr::VERDICT_CODE),
-        Some(&(-3i32).to_be_bytes()[..])
-    );
-    assert_eq!(
-        decode::string(verdict.find(attr::VERDICT_CHAIN).unwrap()),
-        "net-x"
-    );
-}
-
-#[test]
-fn return_rule_uses_bitwise_only_for_partial_masks() {
-    let partial = RuleSpec::ReturnIfDestinationIn {
-        family: Family::V4,
-        network: &[10, 0, 0, 0],
-        mask: &[255, 0, 0, 0],
-    };
-    let (flags, payload) = rule_payload(&partial, "dst=10.0.0.0/8", false);
-    assert_eq!(flags & 0x800, 0, "inserted at the head");
-    assert_eq!(
-        expr_names(&payload),
-        ["meta", "cmp", "payload", "bitwise", "cmp", "immediate"]
-    );
-    let host = RuleSpec::ReturnIfDestinationIn {
-        family: Family::V4,
-        network: &[10, 0, 0, 1],
-        mask: &[255; 4],
-    };
-    let (_, payload) = rule_payload(&host, "", false);
-    assert_eq!(
-        expr_names(&payload),
-        ["meta", "cmp", "payload", "cmp", "immediate"]
-    );
-    let all = RuleSpec::ReturnIfDestinationIn {
-        family: Family::V6,
-        network: &[0; 16],
-        mask: &[0; 16],
-    };
-    let (_, payload) = rule_payload(&all, "", false);
-    assert_eq!(expr_names(&payload), ["meta", "cmp", "immediate"]);
-    let (_, payload) = rule_payload(&RuleSpec::Masquerade, "m", true);
-    assert_eq!(expr_names(&payload), ["masq"]);
+    let msgs = split(&bytes);
+    let with = attrs_of(&msgs[1].3).find(attr::RULE_HANDLE);
+    assert_eq!(with, Some(&9u64.to_be_bytes()[..]));
+    assert_eq!(attrs_of(&msgs[2].3).find(attr::RULE_HANDLE), None);
 }
 
 #[test]
 fn set_elements_carry_keys_and_comments() {
     let mut batch = Batch::new(1, None);
-    batch.set_elements(true, "t", "s", &[]);
+    batch.set_elements(true, &T, "s", &[]);
     assert!(batch.is_empty(), "no message for no elements");
     batch.set_elements(
         true,
-        "t",
+        &T,
         "s",
         &[
             (vec![10, 1, 0, 5], Some("if=eth0 id=c1".into())),
@@ -254,8 +221,8 @@ fn decoder_survives_garbage() {
 #[test]
 fn messages_are_labelled_for_errors() {
     let mut batch = Batch::new(40, None);
-    batch.add_table("t");
-    batch.add_chain("t", "c");
+    batch.add_table(&T);
+    batch.add_chain(&T, "c");
     assert_eq!(batch.label(41), Some("adding table t"));
     assert_eq!(batch.label(42), Some("adding chain c"));
     assert_eq!(batch.label(40), None, "BEGIN has no label");

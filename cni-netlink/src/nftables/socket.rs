@@ -10,8 +10,8 @@ use nix::sys::socket::sockopt::ReceiveTimeout;
 use nix::sys::time::TimeVal;
 use rtnetlink::sys::{Socket, protocols::NETLINK_NETFILTER};
 
-use super::decode::{self, Message, NLMSG_DONE, NLMSG_ERROR};
-use super::nft::{self, Batch, NLM_F_DUMP};
+use super::batch::{self as nft, Batch, NLM_F_DUMP, NfFamily, Table, attr, msg};
+use super::decode::{self, Message, NLMSG_DONE, NLMSG_ERROR, RuleInfo};
 use crate::error::{Error, Result};
 
 /// Size of the receive buffer: larger than any datagram the kernel sends for a dump.
@@ -20,6 +20,8 @@ const RECV_BUF: usize = 256 * 1024;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// `ERESTART`: the batch's generation check failed; the caller re-reads and retries.
 const ERESTART: i32 = 85;
+/// How often an operation re-reads and retries when other writers keep changing the ruleset.
+pub(crate) const MAX_ATTEMPTS: usize = 200;
 
 /// How a batch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,32 +131,198 @@ impl NfSocket {
 
     /// Reads the current ruleset generation.
     pub(crate) fn generation(&mut self) -> Result<u32> {
+        let context = "reading the nf_tables generation";
+        self.get(
+            None,
+            msg::GETGEN,
+            msg::NEWGEN,
+            |_| {},
+            decode::generation,
+            context,
+        )?
+        .ok_or_else(|| Error::Internal(format!("{context}: the kernel sent no generation")))
+    }
+
+    /// True when `table` has a chain `chain` (one `GETCHAIN` request, not a dump).
+    pub(crate) fn chain_exists(&mut self, table: &Table<'_>, chain: &str) -> Result<bool> {
+        let found = self.get(
+            Some(table.family),
+            msg::GETCHAIN,
+            msg::NEWCHAIN,
+            |b| {
+                nft::put_str(b, attr::CHAIN_TABLE, table.name);
+                nft::put_str(b, attr::CHAIN_NAME, chain);
+            },
+            |_| Some(()),
+            &format!("looking up chain {chain} of table {}", table.name),
+        )?;
+        Ok(found.is_some())
+    }
+
+    /// Runs a single get request and decodes its answer; `Ok(None)` when the object does not
+    /// exist (`ENOENT`).
+    fn get<R>(
+        &mut self,
+        family: Option<NfFamily>,
+        msg_type: u16,
+        reply_type: u16,
+        body: impl FnOnce(&mut Vec<u8>),
+        decode: impl Fn(&Message<'_>) -> Option<R>,
+        context: &str,
+    ) -> Result<Option<R>> {
         let seq = self.take_seq(1);
-        let req = nft::request(nft::msg::GETGEN, 0, seq, |_| {});
-        self.send(&req, "reading the nf_tables generation")?;
+        let req = nft::request(msg_type, 0, seq, family, body);
+        self.send(&req, context)?;
         loop {
-            self.recv(0, "reading the nf_tables generation")?;
+            self.recv(0, context)?;
             for msg in decode::messages(&self.buf) {
                 if msg.seq != seq {
                     continue;
                 }
                 if msg.msg_type == NLMSG_ERROR {
-                    if let Some((code, _)) = msg.error_code().filter(|(c, _)| *c != 0) {
-                        return Err(Error::from_errno(-code, "reading the nf_tables generation"));
+                    match msg.error_code() {
+                        Some((0, _)) | None => {}
+                        Some((code, _)) if -code == libc::ENOENT => return Ok(None),
+                        Some((code, _)) => return Err(Error::from_errno(-code, context)),
                     }
-                } else if msg.msg_type == nft::nft_type(nft::msg::NEWGEN)
-                    && let Some(id) = decode::generation(&msg)
+                } else if msg.msg_type == nft::nft_type(reply_type)
+                    && let Some(found) = decode(&msg)
                 {
-                    return Ok(id);
+                    return Ok(Some(found));
                 }
             }
         }
     }
 
+    /// Runs `attempt` until it returns `Some`: `None` means the ruleset changed under it (its
+    /// batch was refused with `ERESTART`) and it should read again. Gives up with
+    /// [`Error::Internal`] after [`MAX_ATTEMPTS`].
+    pub(crate) fn retry<T>(
+        &mut self,
+        context: &str,
+        mut attempt: impl FnMut(&mut NfSocket) -> Result<Option<T>>,
+    ) -> Result<T> {
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(done) = attempt(self)? {
+                return Ok(done);
+            }
+        }
+        Err(Error::Internal(format!(
+            "{context}: the nftables ruleset kept changing under {MAX_ATTEMPTS} attempts"
+        )))
+    }
+
+    /// One read-then-write transaction, retried until it applies: reads the ruleset generation,
+    /// lets `plan` read what it needs and fill a batch tagged with that generation, and commits
+    /// it. If anything changed in between, the kernel refuses the whole batch and `plan` runs
+    /// again on a fresh read. Returns what the applied `plan` returned.
+    pub(crate) fn transact<T>(
+        &mut self,
+        context: &str,
+        mut plan: impl FnMut(&mut NfSocket, &mut Batch) -> Result<T>,
+    ) -> Result<T> {
+        self.retry(context, |sock| {
+            let genid = sock.generation()?;
+            let mut batch = sock.batch(Some(genid));
+            let planned = plan(sock, &mut batch)?;
+            Ok(match sock.commit(batch, context)? {
+                Commit::Done => Some(planned),
+                Commit::Restart => None,
+            })
+        })
+    }
+
+    /// The rules of `table` (of its chain `chain` only, when given), each decoded by `decode`
+    /// (those it returns `None` for are left out). Empty when the table or chain does not exist.
+    pub(crate) fn rules<R>(
+        &mut self,
+        table: &Table<'_>,
+        chain: Option<&str>,
+        mut decode: impl FnMut(&Message<'_>) -> Option<R>,
+    ) -> Result<Vec<R>> {
+        let mut out = Vec::new();
+        self.dump(
+            table.family,
+            msg::GETRULE,
+            msg::NEWRULE,
+            |b| {
+                nft::put_str(b, attr::RULE_TABLE, table.name);
+                if let Some(chain) = chain {
+                    nft::put_str(b, attr::RULE_CHAIN, chain);
+                }
+            },
+            |m| out.extend(decode(m)),
+            &format!("listing the rules of table {}", table.name),
+        )?;
+        Ok(out)
+    }
+
+    /// Chain, handle and comment of the rules of `table` (or of one chain of it).
+    pub(crate) fn rule_infos(
+        &mut self,
+        table: &Table<'_>,
+        chain: Option<&str>,
+    ) -> Result<Vec<RuleInfo>> {
+        self.rules(table, chain, decode::rule)
+    }
+
+    /// The names of the chains (`sets == false`) or sets of `table`; empty when it does not
+    /// exist.
+    pub(crate) fn object_names(&mut self, table: &Table<'_>, sets: bool) -> Result<Vec<String>> {
+        let (get, reply, table_attr, name_attr, what) = if sets {
+            (
+                msg::GETSET,
+                msg::NEWSET,
+                attr::SET_TABLE,
+                attr::SET_NAME,
+                "sets",
+            )
+        } else {
+            let (t, n) = (attr::CHAIN_TABLE, attr::CHAIN_NAME);
+            (msg::GETCHAIN, msg::NEWCHAIN, t, n, "chains")
+        };
+        let mut out = Vec::new();
+        self.dump(
+            table.family,
+            get,
+            reply,
+            |b| nft::put_str(b, table_attr, table.name),
+            |m| {
+                if decode::object_name(m, table_attr).as_deref() == Some(table.name) {
+                    out.extend(decode::object_name(m, name_attr));
+                }
+            },
+            &format!("listing the {what} of table {}", table.name),
+        )?;
+        Ok(out)
+    }
+
+    /// The elements of one set (empty when the set does not exist).
+    pub(crate) fn set_elements(
+        &mut self,
+        table: &Table<'_>,
+        set: &str,
+    ) -> Result<Vec<decode::ElementInfo>> {
+        let mut out = Vec::new();
+        self.dump(
+            table.family,
+            msg::GETSETELEM,
+            msg::NEWSETELEM,
+            |b| {
+                nft::put_str(b, attr::SET_ELEM_LIST_TABLE, table.name);
+                nft::put_str(b, attr::SET_ELEM_LIST_SET, set);
+            },
+            |m| out.extend(decode::elements(m)),
+            &format!("listing the elements of set {set}"),
+        )?;
+        Ok(out)
+    }
+
     /// Runs a dump request and hands every reply message of the expected type to `each`.
     /// A missing table, chain or set (`ENOENT`) is reported as `Ok(false)`.
-    pub(crate) fn dump(
+    fn dump(
         &mut self,
+        family: NfFamily,
         msg_type: u16,
         reply_type: u16,
         body: impl FnOnce(&mut Vec<u8>),
@@ -162,7 +330,7 @@ impl NfSocket {
         context: &str,
     ) -> Result<bool> {
         let seq = self.take_seq(1);
-        let req = nft::request(msg_type, NLM_F_DUMP, seq, body);
+        let req = nft::request(msg_type, NLM_F_DUMP, seq, Some(family), body);
         self.send(&req, context)?;
         loop {
             self.recv(0, context)?;

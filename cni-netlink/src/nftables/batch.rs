@@ -1,12 +1,12 @@
-//! A small nf_tables message encoder: exactly what the masquerade module sends.
+//! A small nf_tables message encoder: tables, chains, rules, sets and set elements, as the
+//! masquerade and spoof-check modules write them.
 //!
 //! Netlink headers and attribute headers are in host byte order; the nf_tables integer attributes
 //! are big-endian (`NLA_BE32`/`NLA_BE64`), as the kernel's `nf_tables_api.c` expects. Strings carry
 //! their terminating NUL, as libnftnl sends them. Nothing here does I/O: a [`Batch`] is a byte
 //! buffer that [`super::socket`] sends in one `sendmsg`.
 
-use super::expr::encode_rule;
-pub(crate) use super::expr::{Family, RuleSpec};
+use super::expr::{Expr, encode_exprs};
 
 /// `NFNL_SUBSYS_NFTABLES`: the nf_tables subsystem of nfnetlink.
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -82,16 +82,56 @@ const NLM_F_APPEND: u16 = 0x800;
 const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_EXCL: u16 = 0x200;
 
-/// Protocol families of nf_tables objects.
-pub(crate) const NFPROTO_INET: u8 = 1;
+/// `NFPROTO_UNSPEC`: the family of batch delimiters and of the generation request.
 const NFPROTO_UNSPEC: u8 = 0;
-/// `NF_INET_POST_ROUTING` and the `srcnat` priority of nft.
-const HOOK_POSTROUTING: u32 = 4;
-const PRIORITY_SRCNAT: i32 = 100;
+/// `NF_INET_POST_ROUTING` (inet) and `NF_BR_PRE_ROUTING` (bridge): the hooks of our base chains.
+pub(crate) const HOOK_POSTROUTING: u32 = 4;
+pub(crate) const HOOK_BRIDGE_PREROUTING: u32 = 0;
 /// `NF_ACCEPT`, the base chain policy.
 const NF_ACCEPT: u32 = 1;
 /// The userdata TLV type of a comment (`NFTNL_UDATA_RULE_COMMENT` / `..._SET_ELEM_COMMENT`).
 const UDATA_COMMENT: u8 = 0;
+
+/// The protocol family of an nf_tables table (the `nfgen_family` of its messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NfFamily {
+    /// `inet`: IPv4 and IPv6.
+    Inet,
+    /// `bridge`: frames crossing a Linux bridge.
+    Bridge,
+}
+
+impl NfFamily {
+    /// `NFPROTO_INET` / `NFPROTO_BRIDGE`.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            NfFamily::Inet => 1,
+            NfFamily::Bridge => 7,
+        }
+    }
+}
+
+/// A table: its family and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Table<'a> {
+    /// The family.
+    pub(crate) family: NfFamily,
+    /// The name.
+    pub(crate) name: &'a str,
+}
+
+/// A base chain: `{ type <kind> hook <hook> priority <priority>; policy accept; }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BaseChain<'a> {
+    /// The chain name.
+    pub(crate) name: &'a str,
+    /// The chain type: `"nat"` or `"filter"`.
+    pub(crate) kind: &'a str,
+    /// The hook number of the table's family (`HOOK_*`).
+    pub(crate) hook: u32,
+    /// The priority.
+    pub(crate) priority: i32,
+}
 
 /// A buffer of netlink messages framed as one nf_tables batch.
 #[derive(Debug)]
@@ -169,6 +209,7 @@ impl Batch {
 
     fn message(
         &mut self,
+        family: NfFamily,
         label: String,
         msg_type: u16,
         extra_flags: u16,
@@ -179,7 +220,7 @@ impl Batch {
             nft_type(msg_type),
             NLM_F_REQUEST | NLM_F_ACK | extra_flags,
             self.next_seq,
-            NFPROTO_INET,
+            family.code(),
             0,
         );
         body(&mut self.buf);
@@ -189,136 +230,144 @@ impl Batch {
         self.labels.push(label);
     }
 
-    /// `add table inet <table>` (no-op when it exists).
-    pub(crate) fn add_table(&mut self, table: &str) {
-        self.message(
-            format!("adding table {table}"),
-            msg::NEWTABLE,
-            NLM_F_CREATE,
-            |b| {
-                put_str(b, attr::TABLE_NAME, table);
-            },
-        );
-    }
-
-    /// `delete table inet <table>` with everything in it.
-    pub(crate) fn del_table(&mut self, table: &str) {
-        self.message(format!("deleting table {table}"), msg::DELTABLE, 0, |b| {
-            put_str(b, attr::TABLE_NAME, table)
+    /// `add table <family> <table>` (no-op when it exists).
+    pub(crate) fn add_table(&mut self, table: &Table<'_>) {
+        let label = format!("adding table {}", table.name);
+        self.message(table.family, label, msg::NEWTABLE, NLM_F_CREATE, |b| {
+            put_str(b, attr::TABLE_NAME, table.name);
         });
     }
 
-    /// `add chain inet <table> <chain> { type nat hook postrouting priority srcnat; policy accept; }`.
-    pub(crate) fn add_postrouting_nat_chain(&mut self, table: &str, chain: &str) {
-        self.message(
-            format!("adding chain {chain}"),
-            msg::NEWCHAIN,
-            NLM_F_CREATE,
-            |b| {
-                put_str(b, attr::CHAIN_TABLE, table);
-                put_str(b, attr::CHAIN_NAME, chain);
-                let hook = nest_start(b, attr::CHAIN_HOOK);
-                put_attr(b, attr::HOOK_HOOKNUM, &HOOK_POSTROUTING.to_be_bytes());
-                put_attr(b, attr::HOOK_PRIORITY, &PRIORITY_SRCNAT.to_be_bytes());
-                nest_end(b, hook);
-                put_attr(b, attr::CHAIN_POLICY, &NF_ACCEPT.to_be_bytes());
-                put_str(b, attr::CHAIN_TYPE, "nat");
-            },
-        );
+    /// `delete table <family> <table>` with everything in it.
+    pub(crate) fn del_table(&mut self, table: &Table<'_>) {
+        let label = format!("deleting table {}", table.name);
+        self.message(table.family, label, msg::DELTABLE, 0, |b| {
+            put_str(b, attr::TABLE_NAME, table.name)
+        });
     }
 
-    /// `add chain inet <table> <chain>` (a regular chain, target of jumps).
-    pub(crate) fn add_chain(&mut self, table: &str, chain: &str) {
-        self.message(
-            format!("adding chain {chain}"),
-            msg::NEWCHAIN,
-            NLM_F_CREATE,
-            |b| {
-                put_str(b, attr::CHAIN_TABLE, table);
-                put_str(b, attr::CHAIN_NAME, chain);
-            },
-        );
+    /// `add chain <family> <table> <chain> { type <kind> hook <hook> priority <priority>; policy
+    /// accept; }` (no-op when it exists with the same hook and priority).
+    pub(crate) fn add_base_chain(&mut self, table: &Table<'_>, chain: &BaseChain<'_>) {
+        let label = format!("adding chain {}", chain.name);
+        self.message(table.family, label, msg::NEWCHAIN, NLM_F_CREATE, |b| {
+            put_str(b, attr::CHAIN_TABLE, table.name);
+            put_str(b, attr::CHAIN_NAME, chain.name);
+            let hook = nest_start(b, attr::CHAIN_HOOK);
+            put_attr(b, attr::HOOK_HOOKNUM, &chain.hook.to_be_bytes());
+            put_attr(b, attr::HOOK_PRIORITY, &chain.priority.to_be_bytes());
+            nest_end(b, hook);
+            put_attr(b, attr::CHAIN_POLICY, &NF_ACCEPT.to_be_bytes());
+            put_str(b, attr::CHAIN_TYPE, chain.kind);
+        });
     }
 
-    /// `delete chain inet <table> <chain>` (the chain must be empty and unreferenced).
-    pub(crate) fn del_chain(&mut self, table: &str, chain: &str) {
-        self.message(format!("deleting chain {chain}"), msg::DELCHAIN, 0, |b| {
-            put_str(b, attr::CHAIN_TABLE, table);
+    /// `add chain <family> <table> <chain>` (a regular chain, target of jumps; no-op when it
+    /// exists).
+    pub(crate) fn add_chain(&mut self, table: &Table<'_>, chain: &str) {
+        self.regular_chain(table, chain, false);
+    }
+
+    /// `create chain <family> <table> <chain>`: like [`Batch::add_chain`], but the kernel refuses
+    /// it (`EEXIST`, and the whole batch changes nothing) when the chain exists.
+    pub(crate) fn create_chain(&mut self, table: &Table<'_>, chain: &str) {
+        self.regular_chain(table, chain, true);
+    }
+
+    fn regular_chain(&mut self, table: &Table<'_>, chain: &str, exclusive: bool) {
+        let (verb, flags) = if exclusive {
+            ("creating", NLM_F_CREATE | NLM_F_EXCL)
+        } else {
+            ("adding", NLM_F_CREATE)
+        };
+        let label = format!("{verb} chain {chain}");
+        self.message(table.family, label, msg::NEWCHAIN, flags, |b| {
+            put_str(b, attr::CHAIN_TABLE, table.name);
             put_str(b, attr::CHAIN_NAME, chain);
         });
     }
 
-    /// `add set inet <table> <set> { type ipv4_addr|ipv6_addr; }` with a batch-local id.
-    pub(crate) fn add_set(&mut self, table: &str, set: &str, set_id: u32, family: Family) {
-        self.message(
-            format!("adding set {set}"),
-            msg::NEWSET,
-            NLM_F_CREATE,
-            |b| {
-                put_str(b, attr::SET_TABLE, table);
-                put_str(b, attr::SET_NAME, set);
-                put_attr(b, attr::SET_FLAGS, &0u32.to_be_bytes());
-                put_attr(b, attr::SET_KEY_TYPE, &family.set_key_type().to_be_bytes());
-                put_attr(b, attr::SET_KEY_LEN, &family.addr_len().to_be_bytes());
-                put_attr(b, attr::SET_ID, &set_id.to_be_bytes());
-            },
-        );
+    /// `delete chain <family> <table> <chain>`: the kernel deletes the chain's own rules with it,
+    /// and refuses (`EBUSY`) while a rule elsewhere still jumps to it.
+    pub(crate) fn del_chain(&mut self, table: &Table<'_>, chain: &str) {
+        let label = format!("deleting chain {chain}");
+        self.message(table.family, label, msg::DELCHAIN, 0, |b| {
+            put_str(b, attr::CHAIN_TABLE, table.name);
+            put_str(b, attr::CHAIN_NAME, chain);
+        });
     }
 
-    /// `delete set inet <table> <set>`.
-    pub(crate) fn del_set(&mut self, table: &str, set: &str) {
-        self.message(format!("deleting set {set}"), msg::DELSET, 0, |b| {
-            put_str(b, attr::SET_TABLE, table);
+    /// `add set <family> <table> <set> { type <key type>; }` with a batch-local id (so rules of
+    /// the same batch can refer to it). `key_type` is nft's datatype number, which `nft list`
+    /// uses to print the set's type; `key_len` the key length in bytes.
+    pub(crate) fn add_set(
+        &mut self,
+        table: &Table<'_>,
+        set: &str,
+        set_id: u32,
+        key_type: u32,
+        key_len: u32,
+    ) {
+        let label = format!("adding set {set}");
+        self.message(table.family, label, msg::NEWSET, NLM_F_CREATE, |b| {
+            put_str(b, attr::SET_TABLE, table.name);
+            put_str(b, attr::SET_NAME, set);
+            put_attr(b, attr::SET_FLAGS, &0u32.to_be_bytes());
+            put_attr(b, attr::SET_KEY_TYPE, &key_type.to_be_bytes());
+            put_attr(b, attr::SET_KEY_LEN, &key_len.to_be_bytes());
+            put_attr(b, attr::SET_ID, &set_id.to_be_bytes());
+        });
+    }
+
+    /// `delete set <family> <table> <set>`.
+    pub(crate) fn del_set(&mut self, table: &Table<'_>, set: &str) {
+        let label = format!("deleting set {set}");
+        self.message(table.family, label, msg::DELSET, 0, |b| {
+            put_str(b, attr::SET_TABLE, table.name);
             put_str(b, attr::SET_NAME, set);
         });
     }
 
-    /// Adds a rule with a comment. `append` puts it at the end of the chain, otherwise at the start.
+    /// Adds a rule of `exprs` with a comment. `append` puts it at the end of the chain, otherwise
+    /// at the start.
     pub(crate) fn add_rule(
         &mut self,
-        table: &str,
+        table: &Table<'_>,
         chain: &str,
-        rule: &RuleSpec<'_>,
+        exprs: &[Expr<'_>],
         comment: &str,
         append: bool,
     ) {
         let flags = NLM_F_CREATE | if append { NLM_F_APPEND } else { 0 };
-        self.message(
-            format!("adding rule {comment:?} to chain {chain}"),
-            msg::NEWRULE,
-            flags,
-            |b| {
-                put_str(b, attr::RULE_TABLE, table);
-                put_str(b, attr::RULE_CHAIN, chain);
-                let exprs = nest_start(b, attr::RULE_EXPRESSIONS);
-                encode_rule(b, rule);
-                nest_end(b, exprs);
-                put_attr(b, attr::RULE_USERDATA, &comment_udata(comment));
-            },
-        );
+        let label = format!("adding rule {comment:?} to chain {chain}");
+        self.message(table.family, label, msg::NEWRULE, flags, |b| {
+            put_str(b, attr::RULE_TABLE, table.name);
+            put_str(b, attr::RULE_CHAIN, chain);
+            let list = nest_start(b, attr::RULE_EXPRESSIONS);
+            encode_exprs(b, exprs);
+            nest_end(b, list);
+            put_attr(b, attr::RULE_USERDATA, &comment_udata(comment));
+        });
     }
 
-    /// Deletes one rule by handle, or every rule of the chain when `handle` is `None`.
-    pub(crate) fn del_rule(&mut self, table: &str, chain: &str, handle: Option<u64>) {
-        self.message(
-            format!("deleting rules of chain {chain}"),
-            msg::DELRULE,
-            0,
-            |b| {
-                put_str(b, attr::RULE_TABLE, table);
-                put_str(b, attr::RULE_CHAIN, chain);
-                if let Some(handle) = handle {
-                    put_attr(b, attr::RULE_HANDLE, &handle.to_be_bytes());
-                }
-            },
-        );
+    /// Deletes one rule by handle, or every rule of the chain (`flush chain`) when `handle` is
+    /// `None`.
+    pub(crate) fn del_rule(&mut self, table: &Table<'_>, chain: &str, handle: Option<u64>) {
+        let label = format!("deleting rules of chain {chain}");
+        self.message(table.family, label, msg::DELRULE, 0, |b| {
+            put_str(b, attr::RULE_TABLE, table.name);
+            put_str(b, attr::RULE_CHAIN, chain);
+            if let Some(handle) = handle {
+                put_attr(b, attr::RULE_HANDLE, &handle.to_be_bytes());
+            }
+        });
     }
 
     /// Adds (`add == true`) or deletes set elements; each is a key and an optional comment.
     pub(crate) fn set_elements(
         &mut self,
         add: bool,
-        table: &str,
+        table: &Table<'_>,
         set: &str,
         elements: &[(Vec<u8>, Option<String>)],
     ) {
@@ -334,7 +383,7 @@ impl Batch {
     /// it with `EEXIST` and the whole batch changes nothing.
     pub(crate) fn create_elements(
         &mut self,
-        table: &str,
+        table: &Table<'_>,
         set: &str,
         elements: &[(Vec<u8>, Option<String>)],
     ) {
@@ -347,42 +396,40 @@ impl Batch {
         msg_type: u16,
         flags: u16,
         verb: &str,
-        table: &str,
+        table: &Table<'_>,
         set: &str,
         elements: &[(Vec<u8>, Option<String>)],
     ) {
         if elements.is_empty() {
             return;
         }
-        self.message(
-            format!("{verb} elements of set {set}"),
-            msg_type,
-            flags,
-            |b| {
-                put_str(b, attr::SET_ELEM_LIST_TABLE, table);
-                put_str(b, attr::SET_ELEM_LIST_SET, set);
-                let list = nest_start(b, attr::SET_ELEM_LIST_ELEMENTS);
-                for (key, comment) in elements {
-                    let elem = nest_start(b, attr::LIST_ELEM);
-                    let k = nest_start(b, attr::SET_ELEM_KEY);
-                    put_attr(b, attr::DATA_VALUE, key);
-                    nest_end(b, k);
-                    if let Some(comment) = comment {
-                        put_attr(b, attr::SET_ELEM_USERDATA, &comment_udata(comment));
-                    }
-                    nest_end(b, elem);
+        let label = format!("{verb} elements of set {set}");
+        self.message(table.family, label, msg_type, flags, |b| {
+            put_str(b, attr::SET_ELEM_LIST_TABLE, table.name);
+            put_str(b, attr::SET_ELEM_LIST_SET, set);
+            let list = nest_start(b, attr::SET_ELEM_LIST_ELEMENTS);
+            for (key, comment) in elements {
+                let elem = nest_start(b, attr::LIST_ELEM);
+                let k = nest_start(b, attr::SET_ELEM_KEY);
+                put_attr(b, attr::DATA_VALUE, key);
+                nest_end(b, k);
+                if let Some(comment) = comment {
+                    put_attr(b, attr::SET_ELEM_USERDATA, &comment_udata(comment));
                 }
-                nest_end(b, list);
-            },
-        );
+                nest_end(b, elem);
+            }
+            nest_end(b, list);
+        });
     }
 }
 
-/// A single (non-batched) request: `GETGEN`, or a dump of rules, chains, sets or set elements.
+/// A single (non-batched) request: `GETGEN`, or a dump of rules, chains, sets or set elements
+/// of the tables of `family` (`None`: every family).
 pub(crate) fn request(
     msg_type: u16,
     flags: u16,
     seq: u32,
+    family: Option<NfFamily>,
     body: impl FnOnce(&mut Vec<u8>),
 ) -> Vec<u8> {
     let mut buf = Vec::with_capacity(128);
@@ -391,7 +438,7 @@ pub(crate) fn request(
         nft_type(msg_type),
         NLM_F_REQUEST | flags,
         seq,
-        NFPROTO_INET,
+        family.map_or(NFPROTO_UNSPEC, NfFamily::code),
         0,
     );
     body(&mut buf);
@@ -488,5 +535,5 @@ fn pad(b: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
-#[path = "nft_tests.rs"]
+#[path = "batch_tests.rs"]
 mod tests;

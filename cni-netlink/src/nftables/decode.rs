@@ -1,9 +1,10 @@
-//! Decoding of the kernel's netlink replies: message framing, attributes, and the few nf_tables
-//! objects the masquerade module reads back (rules, chains, sets, set elements, the generation).
+//! Decoding of the kernel's netlink replies: message framing, attributes, and the nf_tables
+//! objects read back (rules, chains, sets, set elements, the generation).
 //!
 //! Every reader is bounds-checked: a truncated or malformed reply yields fewer items, never a panic.
 
-use super::nft::attr;
+use super::batch::attr;
+use super::expr::{Expr, decode_exprs};
 
 /// `NLMSG_ERROR` and `NLMSG_DONE`.
 pub(crate) const NLMSG_ERROR: u16 = 2;
@@ -95,13 +96,23 @@ fn align(len: usize) -> usize {
     (len + 3) & !3
 }
 
-/// A string attribute without its NUL terminator.
-pub(crate) fn string(payload: &[u8]) -> String {
+/// The bytes of a string attribute before its NUL terminator.
+fn until_nul(payload: &[u8]) -> &[u8] {
     let end = payload
         .iter()
         .position(|b| *b == 0)
         .unwrap_or(payload.len());
-    String::from_utf8_lossy(payload.get(..end).unwrap_or_default()).into_owned()
+    payload.get(..end).unwrap_or_default()
+}
+
+/// A string attribute without its NUL terminator.
+pub(crate) fn string(payload: &[u8]) -> String {
+    String::from_utf8_lossy(until_nul(payload)).into_owned()
+}
+
+/// A string attribute without its NUL terminator, borrowed; `None` when it is not UTF-8.
+pub(crate) fn str_ref(payload: &[u8]) -> Option<&str> {
+    std::str::from_utf8(until_nul(payload)).ok()
 }
 
 /// The comment stored in nft userdata (TLV type 0), if any.
@@ -142,6 +153,14 @@ pub(crate) fn rule(msg: &Message<'_>) -> Option<RuleInfo> {
         handle,
         comment,
     })
+}
+
+/// The expressions of an `NFT_MSG_NEWRULE` message of a dump.
+pub(crate) fn rule_exprs<'a>(msg: &Message<'a>) -> Vec<Expr<'a>> {
+    msg.attrs()
+        .find(attr::RULE_EXPRESSIONS)
+        .map(decode_exprs)
+        .unwrap_or_default()
 }
 
 /// The name attribute of a chain or set message of a dump.
