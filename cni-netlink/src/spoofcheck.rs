@@ -148,20 +148,20 @@ impl Names {
         } = attachment;
         if container_id.is_empty() || ifname.is_empty() {
             return Err(Error::invalid_input(
-                "macspoofchk: the container id and the interface name must not be empty",
+                "the container id and the interface name must not be empty",
             ));
         }
         let id = format!("{container_id}-{ifname}");
         let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
         if !id.chars().all(safe) {
             return Err(Error::invalid_input(format!(
-                "macspoofchk: {id:?} cannot be used in an nftables chain name \
+                "{id:?} cannot be used in an nftables chain name \
                  (letters, digits, '-', '_' and '.' only)"
             )));
         }
         if id.len() > MAX_ID {
             return Err(Error::invalid_input(format!(
-                "macspoofchk: {id:?} is too long for an nftables chain name ({} bytes, at most \
+                "{id:?} is too long for an nftables chain name ({} bytes, at most \
                  {MAX_ID})",
                 id.len()
             )));
@@ -229,7 +229,7 @@ fn ifname_data(host_ifname: &str) -> Result<[u8; IFNAMSIZ]> {
     let bytes = host_ifname.as_bytes();
     if bytes.is_empty() || bytes.len() >= IFNAMSIZ || bytes.contains(&0) {
         return Err(Error::invalid_input(format!(
-            "macspoofchk: {host_ifname:?} is not a valid interface name"
+            "{host_ifname:?} is not a valid interface name"
         )));
     }
     let mut data = [0u8; IFNAMSIZ];
@@ -244,17 +244,13 @@ impl SpoofCheck {
     /// socket is created on a short-lived thread inside the namespace
     /// ([`NetNs::run_blocking`]); the calling thread never changes namespace.
     pub fn open(netns: &NetNs) -> Result<SpoofCheck> {
-        Ok(SpoofCheck {
-            conn: NfConn::open(netns)?,
-        })
+        NfConn::open(netns).map(|conn| SpoofCheck { conn })
     }
 
     /// Opens the spoof-check rules of the calling thread's network namespace (for a CNI plugin:
     /// the host's).
     pub fn open_current() -> Result<SpoofCheck> {
-        Ok(SpoofCheck {
-            conn: NfConn::open_current()?,
-        })
+        NfConn::open_current().map(|conn| SpoofCheck { conn })
     }
 
     /// Checks that `attachment` can name spoof-check chains, so a plugin can refuse it before it

@@ -182,49 +182,70 @@ impl TestNs {
     /// Runs `ip -j <args>` inside this namespace and returns its parsed JSON output (an empty
     /// array when `ip` prints nothing), for checking kernel state independently of this crate.
     pub fn ip_json(&self, args: &[&str]) -> Result<serde_json::Value> {
-        let out = self
-            .command("ip")
-            .arg("-j")
-            .args(args)
-            .output()
-            .map_err(|e| Error::io(e, "running ip"))?;
-        if !out.status.success() {
-            return Err(Error::Internal(format!(
-                "ip -j {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        if text.trim().is_empty() {
+        let out = self.tool("ip", Some("-j"), args)?;
+        if out.iter().all(u8::is_ascii_whitespace) {
             return Ok(serde_json::Value::Array(Vec::new()));
         }
-        serde_json::from_str(&text).map_err(|e| {
-            Error::Internal(format!(
-                "ip -j {} printed invalid JSON: {e}",
-                args.join(" ")
-            ))
-        })
+        parse_json("ip -j", args, &out)
+    }
+
+    /// Runs `nft -j <args>` (a listing) inside this namespace and returns the objects it lists:
+    /// the `nftables` array without its `metainfo` entry, and without the `handle` of tables,
+    /// chains and rules, so that listings of the same ruleset written by different programs
+    /// compare equal. Fails with nft's stderr when it exits unsuccessfully (e.g. no such table).
+    pub fn nft_objects(&self, args: &[&str]) -> Result<Vec<serde_json::Value>> {
+        let out = self.tool("nft", Some("-j"), args)?;
+        let mut listing = parse_json("nft -j", args, &out)?;
+        let mut objects = match listing.get_mut("nftables").map(serde_json::Value::take) {
+            Some(serde_json::Value::Array(objects)) => objects,
+            _ => Vec::new(),
+        };
+        objects.retain(|o| o.get("metainfo").is_none());
+        for o in &mut objects {
+            for kind in ["table", "chain", "rule"] {
+                if let Some(obj) = o.get_mut(kind).and_then(|v| v.as_object_mut()) {
+                    obj.remove("handle");
+                }
+            }
+        }
+        Ok(objects)
     }
 
     /// Runs `ip <args>` inside this namespace (for setting up test fixtures with a tool other
     /// than this crate). Fails with the command's stderr when it exits unsuccessfully.
     pub fn ip(&self, args: &[&str]) -> Result<()> {
+        self.tool("ip", None, args).map(drop)
+    }
+
+    /// Runs `program [flag] <args>` inside this namespace and returns its standard output;
+    /// fails with its standard error when it exits unsuccessfully.
+    fn tool(&self, program: &str, flag: Option<&str>, args: &[&str]) -> Result<Vec<u8>> {
         let out = self
-            .command("ip")
+            .command(program)
+            .args(flag)
             .args(args)
             .output()
-            .map_err(|e| Error::io(e, "running ip"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(Error::Internal(format!(
-                "ip {} failed: {}",
+            .map_err(|e| Error::io(e, format!("running {program}")))?;
+        if !out.status.success() {
+            let flag = flag.map(|f| format!(" {f}")).unwrap_or_default();
+            return Err(Error::Internal(format!(
+                "{program}{flag} {} failed: {}",
                 args.join(" "),
                 String::from_utf8_lossy(&out.stderr).trim()
-            )))
+            )));
         }
+        Ok(out.stdout)
     }
+}
+
+/// Parses the JSON output of `what <args>`.
+fn parse_json(what: &str, args: &[&str], out: &[u8]) -> Result<serde_json::Value> {
+    serde_json::from_slice(out).map_err(|e| {
+        Error::Internal(format!(
+            "{what} {} printed invalid JSON: {e}",
+            args.join(" ")
+        ))
+    })
 }
 
 /// A name unique within this process, `<prefix><counter>` in hex, cut to fit an interface name

@@ -11,38 +11,29 @@
 //! Both backends are checked the same way.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+mod common;
+
+use std::net::IpAddr;
 use std::time::Duration;
 
 use cni_netlink::ipnetwork::IpNetwork;
 use cni_netlink::masquerade::{Attachment, IptablesMasquerade, Masquerade};
-use cni_netlink::testkit::{TestNode, TestNs};
-
-struct Topology {
-    node: TestNode,
-    pod: TestNs,
-    remote: TestNs,
-}
-
-fn ip(ns: &TestNs, args: &[&str]) {
-    ns.ip(args)
-        .unwrap_or_else(|e| panic!("ip {args:?} in {}: {e}", ns.name()));
-}
+use cni_netlink::testkit::TestNs;
+use common::{Topology, ip, udp_pair};
 
 fn topology() -> Topology {
-    let node = TestNode::new();
-    let pod = node.pod("pod");
-    let remote = node.pod("remote");
+    let t = Topology::new();
+    let (node, pod, remote): (&TestNs, &TestNs, &TestNs) = (&t.node, &t.pod, &t.remote);
     let pod_path = pod.path().to_str().unwrap().to_string();
     let remote_path = remote.path().to_str().unwrap().to_string();
     ip(
-        &node,
+        node,
         &[
             "link", "add", "vpod", "type", "veth", "peer", "name", "eth0", "netns", &pod_path,
         ],
     );
     ip(
-        &node,
+        node,
         &[
             "link",
             "add",
@@ -57,11 +48,11 @@ fn topology() -> Topology {
         ],
     );
     for (ns, dev, addrs) in [
-        (&*node, "vpod", &["10.1.0.1/24", "fd00:1::1/64"][..]),
-        (&*node, "vup", &["192.0.2.1/24", "2001:db8::1/64"][..]),
-        (&pod, "eth0", &["10.1.0.5/24", "fd00:1::5/64"][..]),
+        (node, "vpod", &["10.1.0.1/24", "fd00:1::1/64"][..]),
+        (node, "vup", &["192.0.2.1/24", "2001:db8::1/64"][..]),
+        (pod, "eth0", &["10.1.0.5/24", "fd00:1::5/64"][..]),
         (
-            &remote,
+            remote,
             "eth0",
             &[
                 "192.0.2.2/24",
@@ -77,14 +68,14 @@ fn topology() -> Topology {
         ip(ns, &["link", "set", dev, "up"]);
         ip(ns, &["link", "set", "lo", "up"]);
     }
-    ip(&pod, &["route", "add", "default", "via", "10.1.0.1"]);
-    ip(&pod, &["-6", "route", "add", "default", "via", "fd00:1::1"]);
+    ip(pod, &["route", "add", "default", "via", "10.1.0.1"]);
+    ip(pod, &["-6", "route", "add", "default", "via", "fd00:1::1"]);
     ip(
-        &node,
+        node,
         &["route", "add", "198.51.100.0/24", "via", "192.0.2.2"],
     );
     ip(
-        &node,
+        node,
         &[
             "-6",
             "route",
@@ -95,12 +86,9 @@ fn topology() -> Topology {
         ],
     );
     // Replies to unmasqueraded packets (not needed for one-way UDP, but a realistic remote).
+    ip(remote, &["route", "add", "10.1.0.0/24", "via", "192.0.2.1"]);
     ip(
-        &remote,
-        &["route", "add", "10.1.0.0/24", "via", "192.0.2.1"],
-    );
-    ip(
-        &remote,
+        remote,
         &["-6", "route", "add", "fd00:1::/64", "via", "2001:db8::1"],
     );
     node.netns()
@@ -109,31 +97,13 @@ fn topology() -> Topology {
             ("net/ipv6/conf/all/forwarding", "1"),
         ])
         .unwrap();
-    Topology { node, pod, remote }
+    t
 }
 
 /// Sends one datagram from the pod to `dst` and returns the source address the remote saw.
 fn seen_source(t: &Topology, dst: IpAddr) -> IpAddr {
-    let any: SocketAddr = if dst.is_ipv4() {
-        "0.0.0.0:0".parse().unwrap()
-    } else {
-        "[::]:0".parse().unwrap()
-    };
-    let listen = SocketAddr::new(dst, 0);
-    let receiver = t
-        .remote
-        .run_blocking(|| UdpSocket::bind(listen))
-        .unwrap()
-        .unwrap();
-    receiver
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let (sender, receiver) = udp_pair(&t.pod, &t.remote, dst, Duration::from_secs(5));
     let target = receiver.local_addr().unwrap();
-    let sender = t
-        .pod
-        .run_blocking(|| UdpSocket::bind(any))
-        .unwrap()
-        .unwrap();
     // Neighbour resolution may drop the first datagram; send a few, bounded.
     let mut buf = [0u8; 16];
     for _ in 0..5 {

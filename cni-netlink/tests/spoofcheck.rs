@@ -3,14 +3,14 @@
 //! and ours by the reference's way of removing them, and spoofed frames are really dropped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::net::{SocketAddr, UdpSocket};
-use std::process::Stdio;
+mod common;
+
 use std::time::Duration;
 
 use cni_netlink::spoofcheck::{SpoofCheck, SpoofCheckEntry};
 use cni_netlink::testkit::{TestNode, TestNs};
 use cni_netlink::{Attachment, MacAddr};
+use common::{Topology, ip, udp_pair};
 use serde_json::Value;
 
 const MAC1: MacAddr = MacAddr([0x02, 0x42, 0xac, 0x11, 0x00, 0x02]);
@@ -33,27 +33,9 @@ fn nft(ns: &TestNs, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Feeds `script` to `nft -f -` inside `ns`.
+/// Runs an nft script (commands on separate lines, one transaction) inside `ns`.
 fn nft_script(ns: &TestNs, script: &str) {
-    let mut child = ns
-        .command("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "nft -f: {}\n{script}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    nft(ns, &[script]);
 }
 
 /// The Go reference's ruleset for one attachment, as `nft` text (`comment` is what it writes,
@@ -75,25 +57,8 @@ fn reference_script(id: &str, comment: &str, host_ifname: &str, mac: MacAddr) ->
 
 /// `nft -j list table bridge nat` without handles (an empty list when there is no table).
 fn table_json(ns: &TestNs) -> Vec<Value> {
-    let out = ns
-        .command("nft")
-        .args(["-j", "list", "table", "bridge", "nat"])
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        return Vec::new();
-    }
-    let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let items = v["nftables"].as_array_mut().unwrap();
-    items.retain(|o| o.get("metainfo").is_none());
-    for o in items.iter_mut() {
-        for kind in ["table", "chain", "rule"] {
-            if let Some(obj) = o.get_mut(kind).and_then(Value::as_object_mut) {
-                obj.remove("handle");
-            }
-        }
-    }
-    items.clone()
+    ns.nft_objects(&["list", "table", "bridge", "nat"])
+        .unwrap_or_default()
 }
 
 /// `nft --debug=netlink list table bridge nat`: the kernel's own view of every rule's
@@ -334,8 +299,7 @@ fn gc_keeps_valid_attachments_and_what_is_not_ours() {
     );
     let valid = [att("b"), Attachment::new("gone", "eth0")];
     assert_eq!(sc.gc(&valid).unwrap(), ["a-eth0", "c-eth0", "d-mac"]);
-    let left: Vec<String> = sc.entries().unwrap().into_iter().map(|e| e.id).collect();
-    assert_eq!(left, ["b-eth0"]);
+    assert_eq!(ids(&sc), ["b-eth0"]);
     assert_eq!(
         chains(&node),
         [
@@ -357,20 +321,30 @@ fn gc_keeps_valid_attachments_and_what_is_not_ours() {
     );
 }
 
-#[test]
-fn gc_leaves_a_chain_that_another_rule_jumps_to() {
+/// A node with the checks of `a-eth0` (veth0, MAC1) and `b-eth0` (veth1, MAC2).
+fn node_with_a_and_b() -> (TestNode, SpoofCheck) {
     let node = TestNode::new();
     let sc = SpoofCheck::open(node.netns()).unwrap();
     sc.install(&att("a"), "veth0", MAC1).unwrap();
-    sc.install(&att("b"), "veth1", MAC1).unwrap();
+    sc.install(&att("b"), "veth1", MAC2).unwrap();
+    (node, sc)
+}
+
+/// The ids of the checks installed.
+fn ids(sc: &SpoofCheck) -> Vec<String> {
+    sc.entries().unwrap().into_iter().map(|e| e.id).collect()
+}
+
+#[test]
+fn gc_leaves_a_chain_that_another_rule_jumps_to() {
+    let (node, sc) = node_with_a_and_b();
     nft_script(
         &node,
         "add chain bridge nat mine\n\
          add rule bridge nat mine jump cni-br-iface-b-eth0\n",
     );
     assert_eq!(sc.gc(&[]).unwrap(), ["a-eth0"]);
-    let left: Vec<String> = sc.entries().unwrap().into_iter().map(|e| e.id).collect();
-    assert_eq!(left, ["b-eth0"]);
+    assert_eq!(ids(&sc), ["b-eth0"]);
 }
 
 #[test]
@@ -432,39 +406,24 @@ fn concurrent_installs_and_removes_each_land_once() {
 }
 
 /// A bridge with two ports: `vpod` to a pod (10.5.0.5) and `vrem` to a remote (10.5.0.6).
-struct Topology {
-    node: TestNode,
-    pod: TestNs,
-    remote: TestNs,
-}
-
-fn ip(ns: &TestNs, args: &[&str]) {
-    ns.ip(args)
-        .unwrap_or_else(|e| panic!("ip {args:?} in {}: {e}", ns.name()));
-}
-
 fn topology() -> Topology {
-    let node = TestNode::new();
-    let pod = node.pod("pod");
-    let remote = node.pod("remote");
-    ip(&node, &["link", "add", "br0", "type", "bridge"]);
-    ip(&node, &["link", "set", "br0", "up"]);
+    let t = Topology::new();
+    ip(&t.node, &["link", "add", "br0", "type", "bridge"]);
+    ip(&t.node, &["link", "set", "br0", "up"]);
     for (ns, dev, addr) in [
-        (&pod, "vpod", "10.5.0.5/24"),
-        (&remote, "vrem", "10.5.0.6/24"),
+        (&t.pod, "vpod", "10.5.0.5/24"),
+        (&t.remote, "vrem", "10.5.0.6/24"),
     ] {
         let path = ns.path().to_str().unwrap();
-        ip(
-            &node,
-            &[
-                "link", "add", dev, "type", "veth", "peer", "name", "eth0", "netns", path,
-            ],
-        );
-        ip(&node, &["link", "set", dev, "master", "br0", "up"]);
+        let veth = [
+            "link", "add", dev, "type", "veth", "peer", "name", "eth0", "netns", path,
+        ];
+        ip(&t.node, &veth);
+        ip(&t.node, &["link", "set", dev, "master", "br0", "up"]);
         ip(ns, &["addr", "add", addr, "dev", "eth0"]);
         ip(ns, &["link", "set", "eth0", "up"]);
     }
-    Topology { node, pod, remote }
+    t
 }
 
 fn mac_of(ns: &TestNs, dev: &str) -> MacAddr {
@@ -474,22 +433,9 @@ fn mac_of(ns: &TestNs, dev: &str) -> MacAddr {
 
 /// Sends up to three datagrams from the pod to the remote; true when one arrives.
 fn reaches_remote(t: &Topology) -> bool {
-    let listen: SocketAddr = "10.5.0.6:0".parse().unwrap();
-    let receiver = t
-        .remote
-        .run_blocking(|| UdpSocket::bind(listen))
-        .unwrap()
-        .unwrap();
-    receiver
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
+    let dst = "10.5.0.6".parse().unwrap();
+    let (sender, receiver) = udp_pair(&t.pod, &t.remote, dst, Duration::from_millis(300));
     let target = receiver.local_addr().unwrap();
-    let any: SocketAddr = "0.0.0.0:0".parse().unwrap();
-    let sender = t
-        .pod
-        .run_blocking(|| UdpSocket::bind(any))
-        .unwrap()
-        .unwrap();
     let mut buf = [0u8; 8];
     (0..3).any(|_| {
         sender.send_to(b"hello", target).unwrap();
@@ -524,13 +470,9 @@ fn spoofed_source_macs_are_dropped_at_the_bridge() {
 
 #[test]
 fn gc_where_collects_only_what_the_caller_agrees_to() {
-    let node = TestNode::new();
-    let sc = SpoofCheck::open(node.netns()).unwrap();
-    sc.install(&att("a"), "veth0", MAC1).unwrap();
-    sc.install(&att("b"), "veth1", MAC2).unwrap();
+    let (_node, sc) = node_with_a_and_b();
     let mine = |e: &SpoofCheckEntry| e.host_ifname.as_deref() == Some("veth0");
     assert_eq!(sc.gc_where(&[], mine).unwrap(), ["a-eth0"]);
-    let left: Vec<String> = sc.entries().unwrap().into_iter().map(|e| e.id).collect();
-    assert_eq!(left, ["b-eth0"]);
+    assert_eq!(ids(&sc), ["b-eth0"]);
     assert!(sc.gc_where(&[], mine).unwrap().is_empty());
 }

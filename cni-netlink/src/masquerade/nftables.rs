@@ -100,17 +100,13 @@ impl Masquerade {
     /// socket is created on a short-lived thread inside the namespace
     /// ([`NetNs::run_blocking`]); the calling thread never changes namespace.
     pub fn open(netns: &NetNs) -> Result<Masquerade> {
-        Ok(Masquerade {
-            conn: NfConn::open(netns)?,
-        })
+        NfConn::open(netns).map(|conn| Masquerade { conn })
     }
 
     /// Opens the masquerade state of the calling thread's network namespace (for a CNI plugin: the
     /// host's).
     pub fn open_current() -> Result<Masquerade> {
-        Ok(Masquerade {
-            conn: NfConn::open_current()?,
-        })
+        NfConn::open_current().map(|conn| Masquerade { conn })
     }
 
     /// Masquerades the traffic of `attachment`'s `addresses` on `network`, except towards the

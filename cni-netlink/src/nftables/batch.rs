@@ -281,9 +281,23 @@ impl Batch {
             ("adding", NLM_F_CREATE)
         };
         let label = format!("{verb} chain {chain}");
-        self.message(table.family, label, msg::NEWCHAIN, flags, |b| {
-            put_str(b, attr::CHAIN_TABLE, table.name);
-            put_str(b, attr::CHAIN_NAME, chain);
+        let name = (attr::CHAIN_TABLE, attr::CHAIN_NAME, chain);
+        self.named(table, label, msg::NEWCHAIN, flags, name);
+    }
+
+    /// A message that names one object of `table` and says nothing else: `(table attribute,
+    /// name attribute, name)`.
+    fn named(
+        &mut self,
+        table: &Table<'_>,
+        label: String,
+        msg_type: u16,
+        flags: u16,
+        (table_attr, name_attr, name): (u16, u16, &str),
+    ) {
+        self.message(table.family, label, msg_type, flags, |b| {
+            put_str(b, table_attr, table.name);
+            put_str(b, name_attr, name);
         });
     }
 
@@ -291,10 +305,8 @@ impl Batch {
     /// and refuses (`EBUSY`) while a rule elsewhere still jumps to it.
     pub(crate) fn del_chain(&mut self, table: &Table<'_>, chain: &str) {
         let label = format!("deleting chain {chain}");
-        self.message(table.family, label, msg::DELCHAIN, 0, |b| {
-            put_str(b, attr::CHAIN_TABLE, table.name);
-            put_str(b, attr::CHAIN_NAME, chain);
-        });
+        let name = (attr::CHAIN_TABLE, attr::CHAIN_NAME, chain);
+        self.named(table, label, msg::DELCHAIN, 0, name);
     }
 
     /// `add set <family> <table> <set> { type <key type>; }` with a batch-local id (so rules of
@@ -322,10 +334,8 @@ impl Batch {
     /// `delete set <family> <table> <set>`.
     pub(crate) fn del_set(&mut self, table: &Table<'_>, set: &str) {
         let label = format!("deleting set {set}");
-        self.message(table.family, label, msg::DELSET, 0, |b| {
-            put_str(b, attr::SET_TABLE, table.name);
-            put_str(b, attr::SET_NAME, set);
-        });
+        let name = (attr::SET_TABLE, attr::SET_NAME, set);
+        self.named(table, label, msg::DELSET, 0, name);
     }
 
     /// Adds a rule of `exprs` with a comment. `append` puts it at the end of the chain, otherwise
