@@ -116,6 +116,10 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
             "container id cannot be used for IP masquerading: {e}"
         )));
     }
+    // Likewise an id that cannot name the spoof-check chains.
+    if s.mac_spoof_check {
+        SpoofCheck::new(&req.container_id, &req.ifname).check()?;
+    }
     let ctx = Ctx {
         req,
         s,

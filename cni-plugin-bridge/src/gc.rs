@@ -1,7 +1,8 @@
-//! GC and STATUS, which the reference bridge lacks: GC releases the IPAM reservations and the
-//! masquerade state of attachments not in the valid list; STATUS asks the IPAM.
+//! GC and STATUS, which the reference bridge lacks: GC releases the IPAM reservations, the
+//! masquerade state and the MAC spoof checks of attachments not in the valid list; STATUS asks
+//! the IPAM.
 
-use cni_netlink::masquerade::Attachment;
+use cni_netlink::{Attachment, Netlink};
 use cni_skel::{GcRequest, StatusRequest};
 
 use crate::config::BridgeConf;
@@ -9,8 +10,9 @@ use crate::error::BridgeError;
 use crate::ipam::Ipam;
 use crate::masq::Masq;
 use crate::plugin::load_settings;
+use crate::spoofcheck;
 
-/// Runs GC: both steps run; failures are reported together.
+/// Runs GC: every step runs; failures are reported together.
 pub(crate) async fn gc(req: &GcRequest<BridgeConf>) -> Result<(), BridgeError> {
     let s = load_settings(&req.config, None)?;
     let mut errors = Vec::new();
@@ -23,13 +25,23 @@ pub(crate) async fn gc(req: &GcRequest<BridgeConf>) -> Result<(), BridgeError> {
             errors.push(e);
         }
     }
-    if s.ip_masq && s.is_layer3() {
-        let valid: Vec<Attachment> = req
-            .valid_attachments
-            .iter()
-            .map(|a| Attachment::new(&a.container_id, &a.ifname))
-            .collect();
-        if let Err(e) = Masq::open(s.masq_backend).and_then(|m| m.gc(&req.config.name, &valid)) {
+    let valid: Vec<Attachment> = req
+        .valid_attachments
+        .iter()
+        .map(|a| Attachment::new(&a.container_id, &a.ifname))
+        .collect();
+    if s.ip_masq
+        && s.is_layer3()
+        && let Err(e) = Masq::open(s.masq_backend).and_then(|m| m.gc(&req.config.name, &valid))
+    {
+        errors.push(e);
+    }
+    if s.mac_spoof_check {
+        let collected = match Netlink::connect_current().await {
+            Ok(host) => spoofcheck::gc(&host, &s.bridge, &valid).await,
+            Err(e) => Err(BridgeError::kernel("failed to open netlink", e)),
+        };
+        if let Err(e) = collected {
             errors.push(e);
         }
     }

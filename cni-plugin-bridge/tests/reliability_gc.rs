@@ -25,15 +25,6 @@ fn net(data: &TempDir, name: &str, bridge: &str, subnet: &str) -> Value {
     c
 }
 
-fn gc_conf(c: &Value, valid: &[&str]) -> Value {
-    let mut g = c.clone();
-    g["cni.dev/valid-attachments"] = valid
-        .iter()
-        .map(|id| json!({"containerID": id, "ifname": "eth0"}))
-        .collect();
-    g
-}
-
 fn add(node: &TestNode, pod: &TestNs, id: &str, c: &Value) {
     let mut call = Call::new(OURS, "ADD", pod);
     call.container_id = id;

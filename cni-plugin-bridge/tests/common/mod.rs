@@ -160,6 +160,17 @@ pub fn conf(version: &str, data_dir: &TempDir, subnets: &[&str], extra: Value) -
     c
 }
 
+/// `c` as a GC config: `cni.dev/valid-attachments` lists the containers `valid` (each with
+/// `eth0`).
+pub fn gc_conf(c: &Value, valid: &[&str]) -> Value {
+    let mut g = c.clone();
+    g["cni.dev/valid-attachments"] = valid
+        .iter()
+        .map(|id| json!({"containerID": id, "ifname": "eth0"}))
+        .collect();
+    g
+}
+
 /// A layer-2 config (no IPAM).
 pub fn l2_conf(version: &str, extra: Value) -> Value {
     let mut c = json!({ "cniVersion": version, "name": "testnet", "type": "bridge", "bridge": "cni0", "ipam": {} });
