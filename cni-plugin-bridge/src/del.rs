@@ -42,6 +42,13 @@ pub(crate) async fn del(req: &DelRequest<BridgeConf>) -> Result<(), BridgeError>
         None
     };
 
+    // The spoof check likewise (its chains and rules are freed after a grace period too).
+    let (spoof, spoof_removed) = if s.mac_spoof_check {
+        SpoofCheck::new(&req.container_id, &req.ifname).teardown_keeping_socket()
+    } else {
+        (None, Ok(()))
+    };
+
     if let Some(netns) = req.netns.as_ref().filter(|p| !p.as_os_str().is_empty())
         && let Err(e) = delete_veth(netns, &req.ifname).await
     {
@@ -56,12 +63,9 @@ pub(crate) async fn del(req: &DelRequest<BridgeConf>) -> Result<(), BridgeError>
             errors.push(e);
         }
     }
-    if s.mac_spoof_check
-        && let Err(e) = SpoofCheck::new(&req.container_id, &req.ifname).teardown()
-    {
-        errors.push(e);
-    }
+    errors.extend(spoof_removed.err());
     errors.extend(masq_error);
+    drop(spoof);
     drop(masq);
     BridgeError::collect(errors)
 }

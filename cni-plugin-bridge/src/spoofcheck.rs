@@ -44,12 +44,27 @@ impl SpoofCheck {
     /// Removes the rules. Missing rules, chains or table are success, and so is an attachment
     /// whose id could never have named any (nothing to remove).
     pub fn teardown(&self) -> Result<(), BridgeError> {
+        self.teardown_keeping_socket().1
+    }
+
+    /// [`SpoofCheck::teardown`], also handing back the socket it used: the kernel frees what a
+    /// removal deleted after an RCU grace period, and closing a netfilter socket while that is
+    /// pending waits for it, so DEL removes the rules first and closes the socket last (the
+    /// grace period passes while the veth is deleted).
+    pub(crate) fn teardown_keeping_socket(&self) -> (Option<Rules>, Result<(), BridgeError>) {
+        const CONTEXT: &str = "failed to remove the MAC spoof check";
         if self.check().is_err() {
-            return Ok(());
+            return (None, Ok(()));
         }
-        open("failed to remove the MAC spoof check")?
-            .remove(&self.attachment)
-            .map_err(|e| kernel("failed to remove the MAC spoof check", e))
+        match open(CONTEXT) {
+            Ok(rules) => {
+                let removed = rules
+                    .remove(&self.attachment)
+                    .map_err(|e| kernel(CONTEXT, e));
+                (Some(rules), removed)
+            }
+            Err(e) => (None, Err(e)),
+        }
     }
 }
 
