@@ -8,16 +8,20 @@
 //! change the whole machine.
 
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::Mode;
 
 use crate::addr::IpFamily;
 use crate::error::{Error, Result};
 use crate::netns::{NetNs, NsThread};
 
-/// Turns a sysctl key into its `/proc/sys` path. Accepts the dotted form (`net.ipv4.ip_forward`)
-/// and the slash form (`net/ipv4/conf/eth0.100/arp_notify`, needed when an interface name
-/// contains a dot). Only keys under `net` are accepted.
-pub fn sysctl_path(key: &str) -> Result<PathBuf> {
+/// The parts of a sysctl key (dotted or slash form), checked: under `net`, none empty, `.` or
+/// `..`.
+fn key_parts(key: &str) -> Result<Vec<&str>> {
     let parts: Vec<&str> = if key.contains('/') {
         key.trim_start_matches('/').split('/').collect()
     } else {
@@ -36,8 +40,15 @@ pub fn sysctl_path(key: &str) -> Result<PathBuf> {
             "sysctl key {key:?} is malformed"
         )));
     }
+    Ok(parts)
+}
+
+/// Turns a sysctl key into its `/proc/sys` path. Accepts the dotted form (`net.ipv4.ip_forward`)
+/// and the slash form (`net/ipv4/conf/eth0.100/arp_notify`, needed when an interface name
+/// contains a dot). Only keys under `net` are accepted.
+pub fn sysctl_path(key: &str) -> Result<PathBuf> {
     let mut path = PathBuf::from("/proc/sys");
-    path.extend(parts);
+    path.extend(key_parts(key)?);
     Ok(path)
 }
 
@@ -60,17 +71,25 @@ pub fn forwarding_key(family: IpFamily) -> &'static str {
 }
 
 fn read_path(path: &PathBuf) -> Result<String> {
+    read_file(std::fs::File::open(path), &path.display())
+}
+
+/// The value of a sysctl file being opened (`file`), without its trailing newline; `shown` names
+/// it in errors.
+fn read_file(
+    file: std::io::Result<std::fs::File>,
+    shown: &dyn std::fmt::Display,
+) -> Result<String> {
     let mut bytes = Vec::with_capacity(64);
-    std::fs::File::open(path)
-        .and_then(|f| read_sysctl(f, &mut bytes))
-        .map_err(|e| Error::io(e, format!("reading {}", path.display())))?;
+    file.and_then(|f| read_sysctl(f, &mut bytes))
+        .map_err(|e| Error::io(e, format!("reading {shown}")))?;
     let s = String::from_utf8(bytes).map_err(|_| {
         Error::io(
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 "stream did not contain valid UTF-8",
             ),
-            format!("reading {}", path.display()),
+            format!("reading {shown}"),
         )
     })?;
     Ok(s.trim_end().to_string())
@@ -97,11 +116,144 @@ fn read_sysctl(mut file: std::fs::File, out: &mut Vec<u8>) -> std::io::Result<()
 }
 
 fn write_path(path: &PathBuf, value: &str) -> Result<()> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| Error::io(e, format!("writing {value:?} to {}", path.display())))
+    let file = std::fs::OpenOptions::new().write(true).open(path);
+    write_file(file, value, &path.display())
+}
+
+/// Writes `value` to a sysctl file being opened (`file`); `shown` names it in errors.
+fn write_file(
+    file: std::io::Result<std::fs::File>,
+    value: &str,
+    shown: &dyn std::fmt::Display,
+) -> Result<()> {
+    file.and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| Error::io(e, format!("writing {value:?} to {shown}")))
+}
+
+/// The `net.ipv4.*` and `net.ipv6.*` sysctls of one network namespace, through its
+/// `/proc/sys/net/ipv4` and `/proc/sys/net/ipv6` directories, opened once from inside it: then
+/// any thread reads and writes them, whatever namespace it is in itself, without entering that
+/// one.
+///
+/// `/proc/sys/net` shows the namespace of the thread that looks into it, but a directory below
+/// it, once open, stays that of the namespace it was opened in. Each key is then opened
+/// relative to its directory, which also saves it the walk from `/proc/sys`, whose first step
+/// (`net`: one entry for every namespace that looked at it) grows with the namespaces on the
+/// machine. Cloning the handle shares the directories.
+///
+/// ```no_run
+/// use cni_netlink::{NetNs, sysctl::NetSysctls};
+///
+/// # fn main() -> cni_netlink::Result<()> {
+/// // Opened once inside the pod's namespace (on a short-lived thread)...
+/// let pod = NetNs::open("/var/run/netns/pod1")?.sysctls()?;
+/// // ...then written from this thread, which stays where it is.
+/// pod.set("net/ipv4/conf/eth0/arp_notify", "1")?;
+/// assert_eq!(pod.get("net.ipv4.conf.eth0.arp_notify")?, "1");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct NetSysctls {
+    dirs: Arc<FamilyDirs>,
+}
+
+#[derive(Debug)]
+struct FamilyDirs {
+    v4: OwnedFd,
+    /// `None` when the namespace has no IPv6 (the kernel booted with `ipv6.disable=1`).
+    v6: Option<OwnedFd>,
+}
+
+impl NetSysctls {
+    /// Opens the sysctl directories of the calling thread's network namespace.
+    ///
+    /// Errors: `/proc/sys/net/ipv4` cannot be opened (no `/proc` mounted, for one).
+    pub fn open_current() -> Result<NetSysctls> {
+        let open = |fam: &str| {
+            let path = format!("/proc/sys/net/{fam}");
+            std::fs::File::open(&path)
+                .map(OwnedFd::from)
+                .map_err(|e| Error::io(e, format!("opening {path}")))
+        };
+        let v4 = open("ipv4")?;
+        let v6 = match open("ipv6") {
+            Ok(fd) => Some(fd),
+            Err(Error::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(NetSysctls {
+            dirs: Arc::new(FamilyDirs { v4, v6 }),
+        })
+    }
+
+    /// A key's family directory and its path below it.
+    fn locate(&self, key: &str) -> Result<(&OwnedFd, String)> {
+        let parts = key_parts(key)?;
+        let (dir, rest) = match parts.as_slice() {
+            [_, "ipv4", rest @ ..] if !rest.is_empty() => (Some(&self.dirs.v4), rest),
+            [_, "ipv6", rest @ ..] if !rest.is_empty() => (self.dirs.v6.as_ref(), rest),
+            _ => {
+                return Err(Error::invalid_input(format!(
+                    "sysctl {key:?} is not under net.ipv4 or net.ipv6"
+                )));
+            }
+        };
+        let dir = dir
+            .ok_or_else(|| Error::NotFound(format!("sysctl {key:?}: the namespace has no IPv6")))?;
+        Ok((dir, rest.join("/")))
+    }
+
+    fn open(&self, key: &str, flags: OFlag) -> Result<(std::io::Result<std::fs::File>, String)> {
+        let (dir, rel) = self.locate(key)?;
+        let file = openat(dir, rel.as_str(), flags | OFlag::O_CLOEXEC, Mode::empty())
+            .map(std::fs::File::from)
+            .map_err(std::io::Error::from);
+        Ok((file, format!("net/{rel}")))
+    }
+
+    /// Reads a sysctl (trailing newline removed). Keys as for [`sysctl_path`], under
+    /// `net.ipv4` or `net.ipv6`.
+    ///
+    /// Errors: an unknown key (or interface) is [`Error::NotFound`]; a key elsewhere is
+    /// [`Error::InvalidInput`].
+    pub fn get(&self, key: &str) -> Result<String> {
+        let (file, shown) = self.open(key, OFlag::O_RDONLY)?;
+        read_file(file, &shown)
+    }
+
+    /// Writes a sysctl.
+    ///
+    /// Errors: as [`NetSysctls::get`]; a value the kernel rejects is [`Error::InvalidInput`].
+    pub fn set(&self, key: &str, value: &str) -> Result<()> {
+        let (file, shown) = self.open(key, OFlag::O_WRONLY)?;
+        write_file(file, value, &shown)
+    }
+
+    /// Writes a sysctl only when its value differs; returns whether it wrote (as
+    /// [`NetNs::sysctl_ensure`]).
+    pub fn ensure(&self, key: &str, value: &str) -> Result<bool> {
+        if self.get(key)? == value {
+            return Ok(false);
+        }
+        self.set(key, value)?;
+        Ok(true)
+    }
+
+    /// Writes every entry, in order, attempting all; the result is the first error, if any.
+    pub fn set_many(&self, entries: &[(&str, &str)]) -> Result<()> {
+        first_error(entries.iter().map(|(key, value)| self.set(key, value)))
+    }
+
+    /// Whether `key` is one of these directories' (`net.ipv4.*`, or `net.ipv6.*` when the
+    /// namespace has IPv6).
+    fn covers(&self, key: &str) -> bool {
+        self.locate(key).is_ok()
+    }
+
+    /// Turns forwarding of `family` on when it is off (as [`NetNs::enable_forwarding`]).
+    pub fn enable_forwarding(&self, family: IpFamily) -> Result<bool> {
+        self.ensure(forwarding_key(family), "1")
+    }
 }
 
 impl NetNs {
@@ -156,6 +308,14 @@ impl NetNs {
         self.in_ns(|| write_all(&paths))
     }
 
+    /// Opens this namespace's [`NetSysctls`]: inline when it is the calling thread's namespace,
+    /// otherwise on a fresh thread. Then any thread can use them.
+    ///
+    /// Errors: as [`NetSysctls::open_current`], or entering the namespace failed.
+    pub fn sysctls(&self) -> Result<NetSysctls> {
+        self.in_ns(NetSysctls::open_current)
+    }
+
     /// Turns forwarding of `family` on in this namespace when it is off. Returns whether it
     /// changed anything.
     pub fn enable_forwarding(&self, family: IpFamily) -> Result<bool> {
@@ -163,11 +323,29 @@ impl NetNs {
     }
 }
 
+std::thread_local! {
+    /// On an [`NsThread`]'s thread (which never leaves its namespace): that namespace's
+    /// [`NetSysctls`], opened by the first sysctl job (`None` if they could not be).
+    static THREAD_SYSCTLS: std::cell::OnceCell<Option<NetSysctls>> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// Runs `f` with the calling [`NsThread`] thread's [`NetSysctls`], opening them on first use.
+fn with_thread_sysctls<R>(f: impl FnOnce(Option<&NetSysctls>) -> R) -> R {
+    THREAD_SYSCTLS.with(|cell| {
+        f(cell
+            .get_or_init(|| NetSysctls::open_current().ok())
+            .as_ref())
+    })
+}
+
 impl NsThread {
     /// Writes several sysctls of the thread's namespace, on the thread (no thread start):
     /// [`NetNs::sysctl_set_many`] for a caller that already has an [`NsThread`]. The writes are
     /// handed to the thread at once (as [`NsThread::start`] does): the caller can go on with
-    /// other work and await their outcome later.
+    /// other work and await their outcome later. `net.ipv4`/`net.ipv6` keys go through the
+    /// thread's [`NetSysctls`], opened by its first sysctl job ([`NsThread::prepare_sysctls`]
+    /// opens them ahead of time).
     ///
     /// Errors: a key outside `net.*`, here; at the await, as [`NetNs::sysctl_set_many`] or as
     /// [`NsThread::run`].
@@ -175,20 +353,50 @@ impl NsThread {
         &self,
         entries: &[(&str, &str)],
     ) -> Result<impl Future<Output = Result<()>> + Send + 'static> {
-        let paths = entries
+        let entries = entries
             .iter()
-            .map(|(k, v)| Ok((sysctl_path(k)?, (*v).to_string())))
+            .map(|(k, v)| {
+                sysctl_path(k)?;
+                Ok(((*k).to_string(), (*v).to_string()))
+            })
             .collect::<Result<Vec<_>>>()?;
-        let job = self.start(move || write_all(&paths))?;
+        let job = self.start(move || {
+            with_thread_sysctls(|dirs| {
+                first_error(entries.iter().map(|(key, value)| match dirs {
+                    Some(dirs) if dirs.covers(key) => dirs.set(key, value),
+                    _ => write_path(&sysctl_path(key)?, value),
+                }))
+            })
+        })?;
         Ok(async move { job.await? })
+    }
+
+    /// Has the thread open its namespace's [`NetSysctls`] now, while it is otherwise idle, so
+    /// that later [`NsThread::sysctl_set_many`] jobs find them open. Failing to open them is
+    /// not an error: the writes then go by path.
+    ///
+    /// Errors: the thread has ended.
+    pub fn prepare_sysctls(&self) -> Result<()> {
+        // The job's outcome is of no interest: dropping its future leaves it running.
+        drop(self.start(|| with_thread_sysctls(|_| ()))?);
+        Ok(())
     }
 }
 
 /// Writes every entry, in order; the result is the first error, if any.
 fn write_all(paths: &[(PathBuf, impl AsRef<str>)]) -> Result<()> {
+    first_error(
+        paths
+            .iter()
+            .map(|(path, value)| write_path(path, value.as_ref())),
+    )
+}
+
+/// Runs every step (the iterator's items, in order); the result is the first error, if any.
+fn first_error(steps: impl Iterator<Item = Result<()>>) -> Result<()> {
     let mut first = None;
-    for (path, value) in paths {
-        if let Err(e) = write_path(path, value.as_ref()) {
+    for step in steps {
+        if let Err(e) = step {
             first.get_or_insert(e);
         }
     }

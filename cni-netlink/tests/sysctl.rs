@@ -208,3 +208,86 @@ async fn a_link_reports_its_ipv6_accept_ra() {
         );
     }
 }
+
+/// A namespace's sysctl directories, opened inside it, stay that namespace's whichever thread
+/// uses them: the test thread writes a pod's sysctls without entering the pod, and the node and
+/// another pod keep theirs.
+#[tokio::test]
+async fn net_sysctls_stay_bound_to_the_namespace_they_were_opened_in() {
+    let node = TestNode::new();
+    let pod = node.pod("p");
+    let other = node.pod("q");
+    let nl = node.connect().await.unwrap();
+    let podnl = pod.connect().await.unwrap();
+    let host_if = eth0_pair(&nl, &podnl).await;
+
+    let sysctls = pod.netns().sysctls().unwrap();
+    // Used from threads in other namespaces: this one, and a thread inside `other`.
+    sysctls.set("net/ipv4/conf/eth0/arp_notify", "1").unwrap();
+    let from_other = sysctls.clone();
+    other
+        .netns()
+        .run_blocking(move || from_other.set("net.ipv4.ip_forward", "1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv4/conf/eth0/arp_notify"), "1");
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv4/ip_forward"), "1");
+    assert_eq!(cat(&other, "/proc/sys/net/ipv4/ip_forward"), "0");
+    assert_eq!(cat(&node, "/proc/sys/net/ipv4/ip_forward"), "0");
+    assert_eq!(
+        cat(
+            &node,
+            &format!("/proc/sys/net/ipv4/conf/{host_if}/arp_notify")
+        ),
+        "0"
+    );
+    assert_eq!(sysctls.get("net.ipv4.conf.eth0.arp_notify").unwrap(), "1");
+
+    // ensure writes only a differing value; enable_forwarding is ensure on the family's key.
+    assert!(!sysctls.ensure("net/ipv4/ip_forward", "1").unwrap());
+    assert!(sysctls.enable_forwarding(IpFamily::V6).unwrap());
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv6/conf/all/forwarding"), "1");
+    assert!(!sysctls.enable_forwarding(IpFamily::V6).unwrap());
+
+    // Every entry of set_many is tried; the first failure is the result.
+    let err = sysctls
+        .set_many(&[
+            ("net/ipv4/conf/nosuch0/arp_notify", "1"),
+            ("net/ipv6/conf/eth0/accept_dad", "0"),
+        ])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv6/conf/eth0/accept_dad"), "0");
+    // Only net.ipv4 and net.ipv6 keys are theirs, and nothing climbs out of them.
+    for key in [
+        "net.core.somaxconn",
+        "kernel.hostname",
+        "net/ipv4/../../kernel/hostname",
+    ] {
+        let err = sysctls.get(key).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{key}: {err}");
+    }
+}
+
+/// An [`NsThread`](cni_netlink::NsThread) that opened its namespace's sysctl directories ahead
+/// of time writes through them, and still writes keys outside them (`net.core.*`) by path.
+#[tokio::test]
+async fn a_prepared_namespace_thread_writes_through_its_directories_and_by_path() {
+    let node = TestNode::new();
+    let pod = node.pod("p");
+    let nl = node.connect().await.unwrap();
+    let thread = pod.netns().spawn_thread().unwrap();
+    thread.prepare_sysctls().unwrap();
+    let podnl = thread.connect().await.unwrap();
+    eth0_pair(&nl, &podnl).await;
+
+    let arp = interface_key(IpFamily::V4, "eth0", "arp_notify");
+    thread
+        .sysctl_set_many(&[(&arp, "1"), ("net.core.somaxconn", "1234")])
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(cat(&pod, "/proc/sys/net/ipv4/conf/eth0/arp_notify"), "1");
+    assert_eq!(cat(&pod, "/proc/sys/net/core/somaxconn"), "1234");
+    assert_ne!(cat(&node, "/proc/sys/net/core/somaxconn"), "1234");
+}

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use cni_netlink::masquerade::Attachment;
+use cni_netlink::sysctl::NetSysctls;
 use cni_netlink::{Link, NetNs, Netlink, NsThread, VethPair};
 use cni_skel::AddRequest;
 use cni_types::{CniResult, Result100, Version};
@@ -44,6 +45,9 @@ struct Ctx<'a> {
     ipam: Option<Ipam>,
     masq: Option<Masq>,
     host: Netlink,
+    /// The node's `net.ipv4`/`net.ipv6` sysctls (`None` if they could not be opened: then they
+    /// are written by path).
+    host_sysctls: Option<NetSysctls>,
     /// A thread in the pod namespace for this call: it makes the pod's netlink socket and
     /// later writes the pod interface's sysctls (one thread start instead of two).
     pod_thread: NsThread,
@@ -85,10 +89,15 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
         let host = Netlink::connect_current()
             .await
             .map_err(|e| BridgeError::kernel("failed to open netlink", e));
-        Ok::<_, BridgeError>((ipam, host))
+        // Opened while the pod thread starts (this thread would wait for it anyway); the host
+        // veth's sysctl is then written from the pod thread, off this one's path.
+        let host_sysctls = NetSysctls::open_current()
+            .inspect_err(|e| tracing::debug!(error = %e, "node sysctls are written by path"))
+            .ok();
+        Ok::<_, BridgeError>((ipam, host, host_sysctls))
     };
     let (pod, checks) = tokio::join!(pod_connect, checks);
-    let (ipam, host) = checks?;
+    let (ipam, host, host_sysctls) = checks?;
     let pod_thread = pod_thread?;
     let host = host?;
     let pod = pod?;
@@ -126,6 +135,7 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
         ipam,
         masq,
         host,
+        host_sysctls,
         pod_thread,
         pod,
     };
@@ -133,34 +143,61 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
     // host-local needs neither the bridge nor the veth, only its files: it reserves the address
     // on the (so far idle) pod thread while this thread has the kernel make the links.
     let early = ctx.ipam.as_ref().and_then(|i| i.start_add(&ctx.pod_thread));
+    // Then, still before the veth exists, it opens the pod's sysctl directories, so that the
+    // pod interface's sysctls take one short open each once it does.
+    if ctx.ipam.is_some() {
+        let _ = ctx.pod_thread.prepare_sysctls();
+    }
     let mut made = Made::default();
-    match build(&ctx, early, &mut made).await {
+    let r = match build(&ctx, early, &mut made).await {
         Ok(result) => Ok(result),
         Err(e) => {
             undo(&ctx, &made).await;
             Err(e)
         }
-    }
+    };
+    // The thread is done; ending it now would unmap its stack while this call still makes and
+    // prints the answer.
+    cni_skel::keep_until_exit(ctx.pod_thread);
+    r
 }
 
-/// The bridge, the veth pair and its port settings. For a layer-3 network, the pod interface's
-/// first sysctls are started on the pod thread as soon as the interface exists.
-async fn links(
-    ctx: &Ctx<'_>,
-    made: &mut Made,
-) -> Result<(Link, VethPair, Option<PendingSysctls>), BridgeError> {
+/// What [`links`] made, and the sysctl writes it started on the pod thread.
+struct Links {
+    bridge: Link,
+    pair: VethPair,
+    /// The pod interface's first sysctls (layer 3 only).
+    pod_sysctls: Option<PendingSysctls>,
+    /// `accept_ra=0` on the host veth.
+    host_accept_ra: PendingSysctls,
+}
+
+/// The bridge, the veth pair and its port settings. As soon as the veth exists, the pod thread
+/// starts the pod interface's first sysctls (layer 3) and then the host veth's `accept_ra`.
+async fn links(ctx: &Ctx<'_>, made: &mut Made) -> Result<Links, BridgeError> {
     let (req, s) = (ctx.req, &ctx.s);
-    let bridge = host::ensure_bridge(&ctx.host, s).await?;
+    let bridge = host::ensure_bridge(&ctx.host, ctx.host_sysctls.as_ref(), s).await?;
     tracing::debug!(bridge = %bridge.name, "ADD: bridge ready");
     let pair = pod::create_veth(&ctx.host, &ctx.pod, s, &req.ifname, &bridge).await?;
     made.veth = true;
     tracing::debug!(host_veth = %pair.host.name, "ADD: veth pair created");
-    let sysctls = ctx
+    let pod_sysctls = ctx
         .ipam
         .is_some()
         .then(|| pod::start_base_sysctls(&ctx.pod_thread, s, &pair.container.name));
+    let host_accept_ra = pod::start_host_accept_ra(
+        &ctx.pod_thread,
+        ctx.host_sysctls.as_ref(),
+        &ctx.host,
+        &pair.host.name,
+    );
     pod::configure_port(&ctx.host, s, &pair.host).await?;
-    Ok((bridge, pair, sysctls))
+    Ok(Links {
+        bridge,
+        pair,
+        pod_sysctls,
+        host_accept_ra,
+    })
 }
 
 async fn build(
@@ -180,7 +217,12 @@ async fn build(
         }
         None => None,
     };
-    let (bridge, pair, sysctls) = links?;
+    let Links {
+        bridge,
+        pair,
+        pod_sysctls: sysctls,
+        host_accept_ra,
+    } = links?;
 
     let mac = |l: &Link| l.mac.map(|m| m.to_string());
     let mut result = Result100::new(Version::CURRENT);
@@ -233,7 +275,8 @@ async fn build(
         .await?;
         tracing::debug!("ADD: pod interface configured");
         if s.is_gateway {
-            host::ensure_gateways(&ctx.host, &bridge, &gateways, s).await?;
+            host::ensure_gateways(&ctx.host, ctx.host_sysctls.as_ref(), &bridge, &gateways, s)
+                .await?;
             tracing::debug!("ADD: gateway on the bridge");
         }
         if let Some(masq) = &ctx.masq {
@@ -277,6 +320,7 @@ async fn build(
         slot.mac = bridge_now.as_ref().and_then(mac).or(slot.mac.take());
     }
 
+    host_accept_ra.await;
     apply_conf_dns(&mut result, req.config.dns.as_ref());
     // Convert here, not in the skel, so a result the config's version cannot express (layer 2
     // with 0.1.0/0.2.0) fails this ADD and is undone.

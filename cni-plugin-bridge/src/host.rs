@@ -3,6 +3,7 @@
 use cni_netlink::Netlink;
 use cni_netlink::addr::{AddrOptions, IpFamily};
 use cni_netlink::link::{BridgeSpec, Link, MacAddr};
+use cni_netlink::sysctl::NetSysctls;
 use ipnetwork::IpNetwork;
 
 use crate::config::Settings;
@@ -16,7 +17,11 @@ use crate::result::Gateways;
 ///
 /// Errors: an existing link of that name that is not a bridge (code 7); VLAN filtering on a
 /// kernel without it (code 2).
-pub(crate) async fn ensure_bridge(host: &Netlink, s: &Settings) -> Result<Link, BridgeError> {
+pub(crate) async fn ensure_bridge(
+    host: &Netlink,
+    host_sysctls: Option<&NetSysctls>,
+    s: &Settings,
+) -> Result<Link, BridgeError> {
     let spec = BridgeSpec {
         mtu: s.mtu,
         promiscuous: s.promisc_mode,
@@ -41,7 +46,10 @@ pub(crate) async fn ensure_bridge(host: &Netlink, s: &Settings) -> Result<Link, 
     // the bridge's first ADD.
     if link.ipv6_accept_ra != Some(0) {
         let key = cni_netlink::sysctl::interface_key(IpFamily::V6, &s.bridge, "accept_ra");
-        let _ = host.netns().sysctl_set(&key, "0");
+        let _ = match host_sysctls {
+            Some(sysctls) => sysctls.set(&key, "0"),
+            None => host.netns().sysctl_set(&key, "0"),
+        };
     }
     Ok(link)
 }
@@ -51,6 +59,7 @@ pub(crate) async fn ensure_bridge(host: &Netlink, s: &Settings) -> Result<Link, 
 /// when an address is to be added, so it stops following the lowest port MAC.
 pub(crate) async fn ensure_gateways(
     host: &Netlink,
+    host_sysctls: Option<&NetSysctls>,
     bridge: &Link,
     gateways: &Gateways,
     s: &Settings,
@@ -62,9 +71,11 @@ pub(crate) async fn ensure_gateways(
         for gw in &gws.gateways {
             ensure_addr(host, bridge, family, *gw, s.force_address).await?;
         }
-        host.netns()
-            .enable_forwarding(family)
-            .map_err(|e| BridgeError::kernel("failed to enable forwarding", e))?;
+        match host_sysctls {
+            Some(sysctls) => sysctls.enable_forwarding(family),
+            None => host.netns().enable_forwarding(family),
+        }
+        .map_err(|e| BridgeError::kernel("failed to enable forwarding", e))?;
     }
     Ok(())
 }

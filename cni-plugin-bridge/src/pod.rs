@@ -9,6 +9,7 @@ use std::time::Duration;
 use cni_netlink::addr::{AddrOptions, IpFamily};
 use cni_netlink::link::{BridgePortFlags, Link, MacAddr, PortVlans, VethPair, VethSpec, VlanRange};
 use cni_netlink::route::{PROTO_BOOT, RouteScope, RouteSpec};
+use cni_netlink::sysctl::NetSysctls;
 use cni_netlink::{Netlink, NsThread};
 use cni_types::Result100;
 
@@ -53,7 +54,43 @@ pub(crate) async fn create_veth(
     Ok(pair)
 }
 
-/// Bridge-port settings of the host veth: hairpin, isolation, VLANs.
+/// Starts `accept_ra=0` on the host veth (the reference's "we own the routes"; like it, failures
+/// are ignored). With the node's sysctls open it is written on the pod thread, after the pod's
+/// own sysctls, while this thread goes on; without, here and now.
+pub(crate) fn start_host_accept_ra(
+    ns: &NsThread,
+    host_sysctls: Option<&NetSysctls>,
+    host: &Netlink,
+    host_veth: &str,
+) -> PendingSysctls {
+    let key = interface_key(IpFamily::V6, host_veth, "accept_ra");
+    let written = match host_sysctls {
+        Some(sysctls) => {
+            let sysctls = sysctls.clone();
+            ns.start(move || sysctls.set(&key, "0"))
+        }
+        None => {
+            let done = host.netns().sysctl_set(&key, "0");
+            return Box::pin(async move { log_sysctl_error(done) });
+        }
+    };
+    Box::pin(async move {
+        let written = match written {
+            Ok(job) => job.await.and_then(|r| r),
+            Err(e) => Err(e),
+        };
+        log_sysctl_error(written);
+    })
+}
+
+fn log_sysctl_error(written: cni_netlink::Result<()>) {
+    if let Err(e) = written {
+        tracing::debug!(error = %e, "a sysctl was not written");
+    }
+}
+
+/// Bridge-port settings of the host veth: hairpin, isolation, VLANs (its `accept_ra` is
+/// [`start_host_accept_ra`]'s).
 pub(crate) async fn configure_port(
     host: &Netlink,
     s: &Settings,
@@ -90,9 +127,6 @@ pub(crate) async fn configure_port(
             )
         })?;
     }
-    let _ = host
-        .netns()
-        .sysctl_set(&interface_key(IpFamily::V6, &port.name, "accept_ra"), "0");
     Ok(())
 }
 
@@ -127,9 +161,7 @@ fn write_sysctls(ns: &NsThread, keys: Vec<(String, &'static str)>) -> PendingSys
             Ok(job) => job.await,
             Err(e) => Err(e),
         };
-        if let Err(e) = written {
-            tracing::debug!(error = %e, "a pod sysctl was not written");
-        }
+        log_sysctl_error(written);
     })
 }
 

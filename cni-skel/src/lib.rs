@@ -64,6 +64,6 @@ pub use error::SkelError;
 pub use plugin::logging::{LOG_ENV, LOG_FILE_ENV, init_logging};
 pub use plugin::{
     AddRequest, CheckRequest, DelRequest, GcRequest, Outcome, Plugin, Reply, StatusRequest, handle,
-    main, run, run_in, run_with,
+    keep_until_exit, main, run, run_in, run_with,
 };
 pub use runtime::{CniRuntime, RuntimeConf, load_conf_list};

@@ -1,7 +1,10 @@
 //! Entry points: run a plugin against the process (or an injected) environment and stdio.
 
+use std::any::Any;
 use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::Plugin;
 use super::dispatch::{first_stage, handle, second_stage};
@@ -28,9 +31,41 @@ use crate::env::CniEnv;
 /// }
 /// ```
 pub fn main<P: Plugin>(plugin: P) -> ExitCode {
+    ONE_SHOT.store(true, Ordering::Relaxed);
     let env = CniEnv::from_process();
     init_logging(&env);
     ExitCode::from(run_with_stdio(&plugin, env))
+}
+
+/// Set by [`main`]: this process answers one call and exits right after printing.
+static ONE_SHOT: AtomicBool = AtomicBool::new(false);
+
+/// What [`keep_until_exit`] keeps.
+static KEPT: Mutex<Vec<Box<dyn Any + Send>>> = Mutex::new(Vec::new());
+
+/// Keeps `value` until the process exits, when the plugin runs through [`main`] (one call per
+/// process, which exits once the answer is printed); anywhere else ([`run_with`], [`handle`],
+/// tests) it is dropped here and now.
+///
+/// For things whose teardown is work the exit makes pointless and that would otherwise run
+/// while the answer is still being made: a helper thread that would end (unmapping its stack
+/// interrupts the other threads' CPUs to flush their TLBs), sockets to close. The kernel
+/// releases them all at exit anyway. Only for what needs no teardown of its own: nothing kept
+/// is ever dropped, so a value's `Drop` does not run.
+///
+/// ```
+/// // A thread parked for the rest of the call: in a test it ends now.
+/// let (tx, rx) = std::sync::mpsc::channel::<()>();
+/// std::thread::spawn(move || while rx.recv().is_ok() {});
+/// cni_skel::keep_until_exit(tx);
+/// ```
+pub fn keep_until_exit<T: Send + 'static>(value: T) {
+    if !ONE_SHOT.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Ok(mut kept) = KEPT.lock() {
+        kept.push(Box::new(value));
+    }
 }
 
 /// Runs the plugin with the process environment and stdio on a new current-thread runtime, and
@@ -126,4 +161,26 @@ fn write_outcome(outcome: &super::Outcome, stdout: &mut dyn Write, stderr: &mut 
         return 1;
     }
     outcome.exit_status()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    struct Flag(Arc<AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Outside `main` (here: a test process), nothing is kept: the value is dropped at once.
+    #[test]
+    fn keep_until_exit_drops_at_once_outside_main() {
+        let dropped = Arc::new(AtomicBool::new(false));
+        super::keep_until_exit(Flag(dropped.clone()));
+        assert!(dropped.load(Ordering::SeqCst));
+        assert!(super::KEPT.lock().map(|k| k.is_empty()).unwrap_or(false));
+    }
 }
