@@ -247,3 +247,89 @@ fn go_bridge_masquerade_is_found_and_removed() {
         nat_rules(&node, "iptables")
     );
 }
+
+/// `iptables` here is iptables-nft (its rules live in nf_tables tables `ip nat` / `ip6 nat`).
+fn assert_iptables_is_nft() {
+    let out = Command::new("iptables").arg("-V").output().unwrap();
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        version.contains("nf_tables"),
+        "these tests expect iptables-nft as `iptables`: {version}"
+    );
+}
+
+/// `may_hold` and `may_hold_network` find what iptables-nft holds by reading `ip nat` and
+/// `ip6 nat` over netlink: the attachment's chain, the network's commented jumps; nothing of
+/// another attachment or network.
+#[test]
+fn may_hold_reads_iptables_nft_state_over_netlink() {
+    assert_iptables_is_nft();
+    let node = TestNode::new();
+    let masq = IptablesMasquerade::open(node.netns());
+    let (a, b, c) = (
+        Attachment::new("a", "eth0"),
+        Attachment::new("b", "eth0"),
+        Attachment::new("c", "eth0"),
+    );
+    assert!(!masq.may_hold("n", &a).unwrap(), "an empty namespace");
+    assert!(!masq.may_hold_network("n").unwrap());
+    // a over IPv4 only, b over IPv6 only: both tables are read.
+    masq.add("n", &a, &[net("10.4.0.2/24")], &[]).unwrap();
+    masq.add("n", &b, &[net("fd00:4::2/64")], &[]).unwrap();
+    assert!(masq.may_hold("n", &a).unwrap());
+    assert!(masq.may_hold("n", &b).unwrap());
+    assert!(!masq.may_hold("n", &c).unwrap());
+    assert!(!masq.may_hold("other", &a).unwrap());
+    assert!(masq.may_hold_network("n").unwrap());
+    assert!(!masq.may_hold_network("other").unwrap());
+    assert!(!masq.may_hold_network("n2").unwrap(), "a longer name");
+    assert!(!masq.may_hold_network("").unwrap());
+
+    masq.remove("n", &a).unwrap();
+    assert!(!masq.may_hold("n", &a).unwrap());
+    assert!(masq.may_hold_network("n").unwrap(), "b is left");
+    masq.remove("n", &b).unwrap();
+    assert!(!masq.may_hold("n", &b).unwrap());
+    assert!(
+        !masq.may_hold_network("n").unwrap(),
+        "the empty nat tables iptables leaves behind hold nothing: {:#?}",
+        nat_rules(&node, "iptables")
+    );
+}
+
+/// A legacy `nat` table (IPv4 or IPv6) in the namespace means the rules may be there: only the
+/// tool can read them. The namespace is the calling thread's, not the process's main thread's.
+#[test]
+fn may_hold_answers_yes_with_a_legacy_nat_table() {
+    for tool in ["iptables-legacy", "ip6tables-legacy"] {
+        let node = TestNode::new();
+        let masq = IptablesMasquerade::open(node.netns());
+        let a = Attachment::new("a", "eth0");
+        let on_a_thread_inside = || {
+            node.run_blocking(|| {
+                let here = IptablesMasquerade::open_current();
+                (
+                    here.may_hold("n", &a).unwrap(),
+                    here.may_hold_network("n").unwrap(),
+                )
+            })
+            .unwrap()
+        };
+        assert!(!masq.may_hold("n", &a).unwrap(), "{tool}");
+        assert_eq!(on_a_thread_inside(), (false, false), "{tool}");
+        // Listing the nat table makes the kernel instantiate it in the namespace.
+        let out = node
+            .command(tool)
+            .args(["-w", "-t", "nat", "-S"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{tool}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(masq.may_hold("n", &a).unwrap(), "{tool}");
+        assert!(masq.may_hold_network("n").unwrap(), "{tool}");
+        assert_eq!(on_a_thread_inside(), (true, true), "{tool}");
+    }
+}

@@ -10,16 +10,24 @@
 //!
 //! This is a compatibility path: it runs `iptables`/`ip6tables` processes (several per address)
 //! and grows per-pod chains. The default is the nftables [`super::Masquerade`].
+//!
+//! [`IptablesMasquerade::may_hold`] and [`IptablesMasquerade::may_hold_network`] tell without a
+//! process whether there can be anything to remove, so that a plugin configured for nftables can
+//! also clean up iptables state (of an older config, an older plugin or the Go reference) without
+//! running `iptables` on every DEL.
 
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use ipnetwork::IpNetwork;
 
 use super::Attachment;
+use super::iptables_probe as probe;
 use super::names::sha512_hex;
 use crate::NetNs;
 use crate::error::{Error, Result};
+use crate::nftables::{NfConn, NfSocket};
 
 /// The two commands, with their multicast exclusion.
 const TOOLS: [(&str, &str); 2] = [("iptables", "224.0.0.0/4"), ("ip6tables", "ff00::/8")];
@@ -29,9 +37,16 @@ const TOOLS: [(&str, &str); 2] = [("iptables", "224.0.0.0/4"), ("ip6tables", "ff
 /// Attachments are identified by container id only, as in the reference (which ignores the
 /// interface name): [`IptablesMasquerade::attachments`] returns them with an empty `ifname`, and
 /// [`IptablesMasquerade::gc`] keeps a container when any of its attachments is valid.
+///
+/// [`IptablesMasquerade::may_hold`] opens a netfilter socket on its first call and keeps it for
+/// the value's life: close it (drop the value) late in a plugin call, like
+/// [`super::Masquerade`]'s, since closing a netfilter socket waits for the kernel's pending
+/// deferred frees.
 #[derive(Debug)]
 pub struct IptablesMasquerade {
     netns: Option<NetNs>,
+    /// The socket of the `may_hold` checks, opened in the namespace on first use.
+    nft: OnceLock<NfConn>,
 }
 
 /// The reference's chain name for a network and container.
@@ -44,7 +59,12 @@ pub(crate) fn chain_name(network: &str, container_id: &str) -> String {
 
 /// The reference's rule comment: `name: "<network>" id: "<container>"` (Go `%q` quoting).
 pub(crate) fn rule_comment(network: &str, container_id: &str) -> String {
-    format!("name: {} id: {}", quote(network), quote(container_id))
+    format!("{}{}", comment_prefix(network), quote(container_id))
+}
+
+/// The start shared by the rule comments of every container of `network`.
+fn comment_prefix(network: &str) -> String {
+    format!("name: {} id: ", quote(network))
 }
 
 fn quote(s: &str) -> String {
@@ -102,12 +122,68 @@ impl IptablesMasquerade {
     pub fn open(netns: &NetNs) -> IptablesMasquerade {
         IptablesMasquerade {
             netns: Some(netns.clone()),
+            nft: OnceLock::new(),
         }
     }
 
     /// Works in the calling thread's network namespace.
     pub fn open_current() -> IptablesMasquerade {
-        IptablesMasquerade { netns: None }
+        IptablesMasquerade {
+            netns: None,
+            nft: OnceLock::new(),
+        }
+    }
+
+    /// Whether masquerade rules of `attachment` on `network` may exist in the namespace, found
+    /// out without running a process (a plugin configured for nftables calls it on DEL to skip
+    /// [`IptablesMasquerade::remove`]'s processes when there is nothing to remove).
+    ///
+    /// `false` is certain: neither iptables-nft (its nf_tables tables `ip nat` and `ip6 nat`,
+    /// read over netlink) has the attachment's `CNI-<hash>` chain, nor has iptables-legacy a
+    /// `nat` table in the namespace (`ip_tables_names`, `ip6_tables_names`). `true` means that
+    /// iptables-nft has the chain, or that a legacy `nat` table exists, whose rules only the
+    /// `iptables` tool reads (so `true` can be a false alarm on a node where something else uses
+    /// iptables-legacy NAT). Costs a `/proc` read per IP version and a netlink request per table;
+    /// the first call also opens a netfilter socket (and, for [`IptablesMasquerade::open`], a
+    /// thread in the namespace each call).
+    ///
+    /// Errors: reading the `/proc` lists or the netlink requests failed (then the answer is
+    /// unknown, and a caller that wants no leftover runs the removal anyway).
+    pub fn may_hold(&self, network: &str, attachment: &Attachment) -> Result<bool> {
+        let chain = chain_name(network, &attachment.container_id);
+        self.probe(|sock| probe::nft_has_chain(sock, &chain))
+    }
+
+    /// Whether masquerade rules of any container of `network` may exist in the namespace, found
+    /// out without running a process (for GC, like [`IptablesMasquerade::may_hold`] for DEL):
+    /// `false` when iptables-nft has no `POSTROUTING` rule commented for `network` and
+    /// iptables-legacy has no `nat` table. Errors as [`IptablesMasquerade::may_hold`].
+    pub fn may_hold_network(&self, network: &str) -> Result<bool> {
+        let prefix = comment_prefix(network);
+        self.probe(|sock| probe::nft_has_commented_jump(sock, &prefix))
+    }
+
+    /// The legacy check, then `nft_check` on the socket, in the namespace.
+    fn probe(&self, nft_check: impl FnOnce(&mut NfSocket) -> Result<bool> + Send) -> Result<bool> {
+        let look = || {
+            if probe::legacy_nat_in_use()? {
+                tracing::debug!("iptables-legacy has a nat table: iptables state is possible");
+                return Ok(true);
+            }
+            let conn = match self.nft.get() {
+                Some(conn) => conn,
+                None => {
+                    // This thread is in the namespace (see below).
+                    let opened = NfConn::open_current()?;
+                    self.nft.get_or_init(|| opened)
+                }
+            };
+            nft_check(&mut *conn.lock()?)
+        };
+        match &self.netns {
+            None => look(),
+            Some(ns) => ns.run_blocking(look)?,
+        }
     }
 
     /// Runs one command in the namespace and returns its output (whatever its exit status).
@@ -341,7 +417,6 @@ fn tool_for(address: &IpNetwork) -> (&'static str, &'static str) {
     }
 }
 
-/// The answers iptables gives for a rule or chain that is not there (as go-iptables checks).
 /// The `POSTROUTING` rule that sends `source`'s packets to the container's chain (as the
 /// reference writes it).
 fn jump_rule<'a>(source: &'a str, chain: &'a str, comment: &'a str) -> [&'a str; 9] {
@@ -366,6 +441,7 @@ fn is_still_referenced(out: &Output) -> bool {
     String::from_utf8_lossy(&out.stderr).contains("Device or resource busy")
 }
 
+/// The answers iptables gives for a rule or chain that is not there (as go-iptables checks).
 fn is_not_exist(out: &Output) -> bool {
     let stderr = String::from_utf8_lossy(&out.stderr);
     out.status.code() == Some(1)

@@ -72,6 +72,7 @@
 //! kernel answers a batch before `sendmsg` returns (tens of microseconds per add).
 
 mod iptables;
+mod iptables_probe;
 mod names;
 mod nftables;
 mod rules;

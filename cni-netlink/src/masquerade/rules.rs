@@ -182,6 +182,7 @@ mod tests {
                 Expr::Lookup { .. } => "lookup",
                 Expr::Verdict(_) => "immediate",
                 Expr::Masq => "masq",
+                Expr::XtComment(_) => "match",
                 Expr::Other(_) => "other",
             })
             .collect()

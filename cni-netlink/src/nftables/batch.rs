@@ -99,14 +99,20 @@ pub(crate) enum NfFamily {
     Inet,
     /// `bridge`: frames crossing a Linux bridge.
     Bridge,
+    /// `ip`: IPv4 only (iptables-nft's tables).
+    Ip,
+    /// `ip6`: IPv6 only (ip6tables-nft's tables).
+    Ip6,
 }
 
 impl NfFamily {
-    /// `NFPROTO_INET` / `NFPROTO_BRIDGE`.
+    /// `NFPROTO_INET` / `NFPROTO_BRIDGE` / `NFPROTO_IPV4` / `NFPROTO_IPV6`.
     pub(crate) fn code(self) -> u8 {
         match self {
             NfFamily::Inet => 1,
+            NfFamily::Ip => 2,
             NfFamily::Bridge => 7,
+            NfFamily::Ip6 => 10,
         }
     }
 }

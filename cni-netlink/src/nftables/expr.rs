@@ -57,6 +57,9 @@ pub(crate) enum Expr<'a> {
     Verdict(Verdict<'a>),
     /// `masq`.
     Masq,
+    /// An x_tables `comment` match (how iptables-nft stores `-m comment --comment <text>`):
+    /// the text (decoding only).
+    XtComment(&'a str),
     /// Anything else, by expression name (decoding only).
     Other(&'a str),
 }
@@ -140,8 +143,8 @@ fn encode(b: &mut Vec<u8>, e: &Expr<'_>) {
             nest_end(b, data);
         }),
         Expr::Masq => expr(b, "masq", |_| {}),
-        // Never written: an unknown expression has no encoding here.
-        Expr::Other(_) => {}
+        // Never written: iptables' and unknown expressions have no encoding here.
+        Expr::XtComment(_) | Expr::Other(_) => {}
     }
 }
 
@@ -209,6 +212,10 @@ fn decode<'a>(name: &'a str, d: Attrs<'a>) -> Option<Expr<'a>> {
             })
         }
         "masq" => Expr::Masq,
+        // NFTA_MATCH_NAME, NFTA_MATCH_INFO (struct xt_comment_info: the NUL-padded text).
+        "match" if d.find(1).and_then(str_ref) == Some("comment") => {
+            Expr::XtComment(str_ref(d.find(3)?)?)
+        }
         _ => return None,
     })
 }
@@ -257,5 +264,26 @@ mod tests {
             [Expr::Other("counter"), Expr::Other("cmp")]
         );
         assert!(decode_exprs(&[0xff, 0xff, 1]).is_empty());
+    }
+
+    #[test]
+    fn iptables_comment_matches_decode_as_their_text() {
+        let mut b = Vec::new();
+        let mut info = b"name: \"net\" id: \"c1\"".to_vec();
+        info.resize(256, 0);
+        for name in ["comment", "conntrack"] {
+            expr(&mut b, "match", |b| {
+                put_str(b, 1, name); // NFTA_MATCH_NAME
+                put_attr(b, 2, &0u32.to_be_bytes()); // NFTA_MATCH_REV
+                put_attr(b, 3, &info); // NFTA_MATCH_INFO
+            });
+        }
+        assert_eq!(
+            decode_exprs(&b),
+            [
+                Expr::XtComment(r#"name: "net" id: "c1""#),
+                Expr::Other("match")
+            ]
+        );
     }
 }
