@@ -9,7 +9,7 @@ use cni_skel::DelRequest;
 use crate::config::BridgeConf;
 use crate::error::BridgeError;
 use crate::ipam::Ipam;
-use crate::masq::Masq;
+use crate::masq::{self, Doomed};
 use crate::plugin::load_settings;
 use crate::spoofcheck::SpoofCheck;
 
@@ -19,27 +19,19 @@ pub(crate) async fn del(req: &DelRequest<BridgeConf>) -> Result<(), BridgeError>
     let s = load_settings(&req.config, Some(&req.args))?;
     let mut errors = Vec::new();
 
-    // The masquerade entry goes first (keyed by network + attachment, so it works without the
-    // netns or the link's addresses), and its socket stays open until the end: removing nftables
-    // set elements queues the kernel's deferred free (an RCU grace period), and closing a
-    // netfilter socket while that is pending waits for it. Done first, the grace period passes
-    // while the veth is deleted (which waits for grace periods of its own) instead of after
-    // it, at exit. Its error, if any, is still reported last.
-    let mut masq_error = None;
-    let masq = if s.ip_masq && s.is_layer3() {
+    // The masquerade state goes first (keyed by network + attachment, so it works without the
+    // netns or the link's addresses), from both backends (see masq.rs), and its sockets stay open
+    // until the end: removing nftables set elements queues the kernel's deferred free (an RCU
+    // grace period), and closing a netfilter socket while that is pending waits for it. Done
+    // first, the grace period passes while the veth is deleted (which waits for grace periods of
+    // its own) instead of after it, at exit. Its error, if any, is still reported last.
+    let (masq, masq_removed) = if s.ip_masq && s.is_layer3() {
         let att = Attachment::new(&req.container_id, &req.ifname);
-        match Masq::open(s.masq_backend) {
-            Ok(m) => {
-                masq_error = m.remove(&req.config.name, &att).err();
-                Some(m)
-            }
-            Err(e) => {
-                masq_error = Some(e);
-                None
-            }
-        }
+        let (opened, removed) =
+            masq::remove_from_both(s.masq_backend, &req.config.name, Doomed::Attachment(&att));
+        (Some(opened), removed)
     } else {
-        None
+        (None, Ok(()))
     };
 
     // The spoof check likewise (its chains and rules are freed after a grace period too).
@@ -64,7 +56,7 @@ pub(crate) async fn del(req: &DelRequest<BridgeConf>) -> Result<(), BridgeError>
         }
     }
     errors.extend(spoof_removed.err());
-    errors.extend(masq_error);
+    errors.extend(masq_removed.err());
     drop(spoof);
     drop(masq);
     BridgeError::collect(errors)

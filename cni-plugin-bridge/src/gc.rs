@@ -1,6 +1,6 @@
 //! GC and STATUS, which the reference bridge lacks: GC releases the IPAM reservations, the
-//! masquerade state and the MAC spoof checks of attachments not in the valid list; STATUS asks
-//! the IPAM.
+//! masquerade state (of both backends, like DEL) and the MAC spoof checks of attachments not in
+//! the valid list; STATUS asks the IPAM.
 
 use cni_netlink::{Attachment, Netlink};
 use cni_skel::{GcRequest, StatusRequest};
@@ -8,7 +8,7 @@ use cni_skel::{GcRequest, StatusRequest};
 use crate::config::BridgeConf;
 use crate::error::BridgeError;
 use crate::ipam::Ipam;
-use crate::masq::Masq;
+use crate::masq::{self, Doomed};
 use crate::plugin::load_settings;
 use crate::spoofcheck;
 
@@ -30,11 +30,11 @@ pub(crate) async fn gc(req: &GcRequest<BridgeConf>) -> Result<(), BridgeError> {
         .iter()
         .map(|a| Attachment::new(&a.container_id, &a.ifname))
         .collect();
-    if s.ip_masq
-        && s.is_layer3()
-        && let Err(e) = Masq::open(s.masq_backend).and_then(|m| m.gc(&req.config.name, &valid))
-    {
-        errors.push(e);
+    // Both backends: the configured one as DEL does, the other best effort (see masq.rs).
+    if s.ip_masq && s.is_layer3() {
+        let (_opened, collected) =
+            masq::remove_from_both(s.masq_backend, &req.config.name, Doomed::AllBut(&valid));
+        errors.extend(collected.err());
     }
     if s.mac_spoof_check {
         let collected = match Netlink::connect_current().await {

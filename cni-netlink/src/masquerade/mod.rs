@@ -6,6 +6,10 @@
 //!   `nft` or `iptables` process, one netlink round trip per change.
 //! * [`IptablesMasquerade`] runs `iptables`/`ip6tables` exactly like the Go reference plugins do
 //!   (a `CNI-<hash>` chain per container). It exists for `ipMasqBackend: "iptables"` compatibility.
+//!   [`IptablesMasquerade::may_hold`] (one attachment) and
+//!   [`IptablesMasquerade::may_hold_network`] tell without a process whether it may hold state,
+//!   so that a caller configured for nftables can clean both backends on DEL and GC and still run
+//!   no `iptables` process when there is nothing to remove.
 //!
 //! ```no_run
 //! use cni_netlink::masquerade::{Attachment, Masquerade};

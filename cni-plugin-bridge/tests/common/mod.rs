@@ -89,6 +89,8 @@ pub struct Call<'a> {
     pub ifname: &'a str,
     pub args: &'a str,
     pub cni_path: String,
+    /// The plugin's `PATH` (where it finds `iptables`).
+    pub path: String,
 }
 
 impl<'a> Call<'a> {
@@ -101,6 +103,7 @@ impl<'a> Call<'a> {
             ifname: "eth0",
             args: "",
             cni_path: GO_DIR.to_owned(),
+            path: "/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
         }
     }
 
@@ -109,7 +112,7 @@ impl<'a> Call<'a> {
         let mut child = node
             .command(self.bin)
             .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("PATH", &self.path)
             .env("CNI_COMMAND", self.command)
             .env("CNI_CONTAINERID", self.container_id)
             .env("CNI_NETNS", &self.netns)
