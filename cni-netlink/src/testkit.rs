@@ -217,6 +217,14 @@ impl TestNs {
         self.tool("ip", None, args).map(drop)
     }
 
+    /// Runs `program <args>` inside this namespace and returns its standard output as text (for
+    /// checking kernel state with another tool, e.g. `iptables -t nat -S`). Fails with the
+    /// command's stderr when it exits unsuccessfully.
+    pub fn output(&self, program: &str, args: &[&str]) -> Result<String> {
+        let out = self.tool(program, None, args)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
     /// Runs `program [flag] <args>` inside this namespace and returns its standard output;
     /// fails with its standard error when it exits unsuccessfully.
     fn tool(&self, program: &str, flag: Option<&str>, args: &[&str]) -> Result<Vec<u8>> {

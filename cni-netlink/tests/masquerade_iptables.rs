@@ -13,20 +13,8 @@ fn net(s: &str) -> IpNetwork {
 
 /// `iptables -t nat -S` (or ip6tables) inside the namespace, one rule per line.
 fn nat_rules(ns: &TestNs, tool: &str) -> Vec<String> {
-    let out = ns
-        .command(tool)
-        .args(["-w", "-t", "nat", "-S"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    let listing = ns.output(tool, &["-w", "-t", "nat", "-S"]).unwrap();
+    listing.lines().map(str::to_string).collect()
 }
 
 /// The Go reference's chain name, computed independently with `sha512sum`.
@@ -318,16 +306,7 @@ fn may_hold_answers_yes_with_a_legacy_nat_table() {
         assert!(!masq.may_hold("n", &a).unwrap(), "{tool}");
         assert_eq!(on_a_thread_inside(), (false, false), "{tool}");
         // Listing the nat table makes the kernel instantiate it in the namespace.
-        let out = node
-            .command(tool)
-            .args(["-w", "-t", "nat", "-S"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{tool}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        nat_rules(&node, tool);
         assert!(masq.may_hold("n", &a).unwrap(), "{tool}");
         assert!(masq.may_hold_network("n").unwrap(), "{tool}");
         assert_eq!(on_a_thread_inside(), (true, true), "{tool}");

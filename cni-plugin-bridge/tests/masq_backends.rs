@@ -17,18 +17,9 @@ use serde_json::{Value, json};
 fn iptables_state(node: &TestNode) -> Vec<String> {
     let mut out = Vec::new();
     for tool in ["iptables", "ip6tables"] {
-        let listed = node
-            .command(tool)
-            .args(["-w", "-t", "nat", "-S"])
-            .output()
-            .unwrap();
-        assert!(
-            listed.status.success(),
-            "{tool}: {}",
-            String::from_utf8_lossy(&listed.stderr)
-        );
+        let listed = node.output(tool, &["-w", "-t", "nat", "-S"]).unwrap();
         out.extend(
-            String::from_utf8_lossy(&listed.stdout)
+            listed
                 .lines()
                 .filter(|l| l.contains("CNI-"))
                 .map(|l| format!("{tool} {l}")),
@@ -242,12 +233,8 @@ fn nftables_del_runs_iptables_only_when_there_may_be_iptables_state() {
 
     // A legacy nat table (here: listed, so created, by iptables-legacy) may hold the rules:
     // then DEL runs the tool, finds nothing and succeeds.
-    let listed = node
-        .command("iptables-legacy")
-        .args(["-w", "-t", "nat", "-S"])
-        .output()
+    node.output("iptables-legacy", &["-w", "-t", "nat", "-S"])
         .unwrap();
-    assert!(listed.status.success());
     assert!(legacy_nat());
     tools.call("DEL", &pod, "ctr1").run(&node, &nft).expect_ok();
     assert!(!tools.take_runs().is_empty());
