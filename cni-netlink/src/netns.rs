@@ -349,22 +349,101 @@ impl NetNs {
     ///
     /// Errors: the thread cannot be started. Entering the namespace happens on the new thread;
     /// when it fails, every [`NsThread::run`] returns that error and runs nothing.
+    ///
+    /// The thread starts on another CPU than the calling thread's, when the process may use
+    /// another: a new thread otherwise tends to be queued behind its creator on the creator's
+    /// CPU and to run only once the creator waits, which defeats handing it work to do
+    /// meanwhile. From its first closure on it may run on any of the process's CPUs again.
     pub fn spawn_thread(&self) -> Result<NsThread> {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let ns = self.clone();
-        std::thread::Builder::new()
+        let cpus = affinity::Elsewhere::now();
+        let restore = cpus.as_ref().map(affinity::Elsewhere::restorer);
+        let handle = std::thread::Builder::new()
             .name("cni-netns".into())
             .spawn(move || {
                 let entered = setns(&ns.inner.fd, CloneFlags::CLONE_NEWNET);
+                let mut restore = restore;
                 while let Ok(job) = queue.recv() {
+                    // The creator moved this thread before it sent any closure.
+                    if let Some(restore) = restore.take() {
+                        restore.apply();
+                    }
                     job(entered.map_err(|e| ns.enter_error(e)));
                 }
             })
             .map_err(|e| Error::io(e, "starting a thread for a namespace"))?;
+        if let Some(cpus) = cpus {
+            cpus.apply(&handle);
+        }
         Ok(NsThread {
             ns: self.clone(),
             jobs,
         })
+    }
+}
+
+/// Starting a helper thread on another CPU than its creator's.
+mod affinity {
+    use nix::sched::{CpuSet, sched_getaffinity, sched_getcpu, sched_setaffinity};
+    use nix::unistd::Pid;
+
+    unsafe extern "C" {
+        // In glibc and in musl; the libc crate declares it for neither on Linux.
+        fn pthread_setaffinity_np(
+            thread: libc::pthread_t,
+            size: libc::size_t,
+            set: *const libc::cpu_set_t,
+        ) -> libc::c_int;
+    }
+
+    /// The process's CPUs but the calling thread's current one, and all of them (to restore).
+    pub(super) struct Elsewhere {
+        others: CpuSet,
+        all: CpuSet,
+    }
+
+    impl Elsewhere {
+        /// `None` when there is no other CPU to go to (or the kernel does not say).
+        pub(super) fn now() -> Option<Elsewhere> {
+            let all = sched_getaffinity(Pid::from_raw(0)).ok()?;
+            let mut others = all;
+            others.unset(sched_getcpu().ok()?).ok()?;
+            let any = (0..CpuSet::count()).any(|cpu| others.is_set(cpu).unwrap_or(false));
+            any.then_some(Elsewhere { others, all })
+        }
+
+        /// What the new thread calls to get all the CPUs back.
+        pub(super) fn restorer(&self) -> Restore {
+            Restore(self.all)
+        }
+
+        /// Moves the (not yet running, or just started) thread of `handle` to the other CPUs.
+        /// Best effort: on failure it simply stays where the kernel put it.
+        pub(super) fn apply<T>(&self, handle: &std::thread::JoinHandle<T>) {
+            use std::os::unix::thread::JoinHandleExt;
+            // SAFETY: `as_pthread_t` is the handle's own, live thread (it is not joined or
+            // detached before this returns), so the pthread_t is valid; the set is a valid
+            // cpu_set_t (CpuSet wraps exactly one), read for the duration of the call only.
+            let set: *const CpuSet = &self.others;
+            unsafe {
+                pthread_setaffinity_np(
+                    handle.as_pthread_t() as libc::pthread_t,
+                    std::mem::size_of::<libc::cpu_set_t>(),
+                    set.cast::<libc::cpu_set_t>(),
+                );
+            }
+        }
+    }
+
+    /// The CPUs a moved thread gets back.
+    pub(super) struct Restore(CpuSet);
+
+    impl Restore {
+        /// Called on the moved thread itself. Best effort.
+        pub(super) fn apply(self) {
+            let _ = sched_setaffinity(Pid::from_raw(0), &self.0);
+        }
     }
 }
 

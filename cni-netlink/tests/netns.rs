@@ -245,6 +245,20 @@ fn bind_mounted_namespace_opens() {
     );
 }
 
+/// A namespace thread is started away from its creator's CPU (when there is another), but its
+/// closures may run on every CPU the process may use.
+#[tokio::test]
+async fn a_namespace_thread_gets_all_the_processs_cpus_for_its_closures() {
+    let node = TestNode::new();
+    let own = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+    let thread = node.netns().spawn_thread().unwrap();
+    let seen = thread
+        .run(|| nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(seen, own);
+}
+
 #[tokio::test]
 async fn a_namespace_thread_runs_every_closure_inside_and_ends_with_its_handle() {
     let node = TestNode::new();

@@ -128,6 +128,43 @@ fn ifname_already_in_the_pod() {
     assert_eq!(link(&pod, "eth0").unwrap()["linkinfo"]["info_kind"], "veth");
 }
 
+/// With the bridge already there (the usual case), the pod's taken interface name is found by
+/// the veth pair's creation itself, which the kernel refuses whole: the same code and message
+/// kind, the address reserved meanwhile is released, and the node keeps only the first pod's
+/// veth.
+#[test]
+fn ifname_already_in_the_pod_with_the_bridge_there() {
+    let (node, first, data) = setup();
+    let c = conf("1.0.0", &data, &["10.1.0.0/24"], json!({}));
+    Call::new(OURS, "ADD", &first).run(&node, &c).expect_ok();
+    let veths_before: Vec<String> = link_names(&node)
+        .into_iter()
+        .filter(|n| n.starts_with("veth"))
+        .collect();
+    let pod = node.pod("pod2");
+    pod.ip(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "other",
+    ])
+    .unwrap();
+    let mut call = Call::new(OURS, "ADD", &pod);
+    call.container_id = "ctr2";
+    let out = call.run(&node, &c);
+    assert_eq!(out.code(), 4, "{}", out.json);
+    assert!(
+        out.json["msg"].as_str().unwrap().contains("already exists"),
+        "{}",
+        out.json
+    );
+    let veths_after: Vec<String> = link_names(&node)
+        .into_iter()
+        .filter(|n| n.starts_with("veth"))
+        .collect();
+    assert_eq!(veths_after, veths_before);
+    assert_eq!(reservations(&data, "testnet"), 1, "only the first pod's");
+    assert_eq!(link(&pod, "eth0").unwrap()["linkinfo"]["info_kind"], "veth");
+    assert!(link(&pod, "other").is_some());
+}
+
 #[test]
 fn interface_name_too_long() {
     let (node, pod, data) = setup();
