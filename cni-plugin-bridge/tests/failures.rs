@@ -16,6 +16,14 @@ fn setup() -> (TestNode, TestNs, TempDir) {
     (node, pod, TempDir::new("bridge-fail"))
 }
 
+/// The node's host veths.
+fn veth_names(node: &TestNode) -> Vec<String> {
+    link_names(node)
+        .into_iter()
+        .filter(|n| n.starts_with("veth"))
+        .collect()
+}
+
 fn assert_untouched(node: &TestNode, pod: &TestNs, data: &TempDir) {
     let names = link_names(node);
     assert!(names.iter().all(|n| !n.starts_with("veth")), "{names:?}");
@@ -74,10 +82,7 @@ fn ipam_failure_removes_the_links_made_meanwhile() {
     // 10.1.0.0/30 has one address to hand out: .1 is the gateway, .0 and .3 are not usable.
     let c = conf("1.0.0", &data, &["10.1.0.0/30"], json!({"isGateway": true}));
     Call::new(OURS, "ADD", &pod).run(&node, &c).expect_ok();
-    let veths_before: Vec<String> = link_names(&node)
-        .into_iter()
-        .filter(|n| n.starts_with("veth"))
-        .collect();
+    let veths_before = veth_names(&node);
     assert_eq!(veths_before.len(), 1, "{veths_before:?}");
 
     let second_pod = node.pod("pod2");
@@ -93,10 +98,7 @@ fn ipam_failure_removes_the_links_made_meanwhile() {
         "{}",
         out.json
     );
-    let veths_after: Vec<String> = link_names(&node)
-        .into_iter()
-        .filter(|n| n.starts_with("veth"))
-        .collect();
+    let veths_after = veth_names(&node);
     assert_eq!(
         veths_after, veths_before,
         "the second pod's veth pair is gone"
@@ -137,10 +139,7 @@ fn ifname_already_in_the_pod_with_the_bridge_there() {
     let (node, first, data) = setup();
     let c = conf("1.0.0", &data, &["10.1.0.0/24"], json!({}));
     Call::new(OURS, "ADD", &first).run(&node, &c).expect_ok();
-    let veths_before: Vec<String> = link_names(&node)
-        .into_iter()
-        .filter(|n| n.starts_with("veth"))
-        .collect();
+    let veths_before = veth_names(&node);
     let pod = node.pod("pod2");
     pod.ip(&[
         "link", "add", "eth0", "type", "veth", "peer", "name", "other",
@@ -155,10 +154,7 @@ fn ifname_already_in_the_pod_with_the_bridge_there() {
         "{}",
         out.json
     );
-    let veths_after: Vec<String> = link_names(&node)
-        .into_iter()
-        .filter(|n| n.starts_with("veth"))
-        .collect();
+    let veths_after = veth_names(&node);
     assert_eq!(veths_after, veths_before);
     assert_eq!(reservations(&data, "testnet"), 1, "only the first pod's");
     assert_eq!(link(&pod, "eth0").unwrap()["linkinfo"]["info_kind"], "veth");
