@@ -45,9 +45,8 @@ struct Ctx<'a> {
     ipam: Option<Ipam>,
     masq: Option<Masq>,
     host: Netlink,
-    /// The node's `net.ipv4`/`net.ipv6` sysctls (`None` if they could not be opened: then they
-    /// are written by path).
-    host_sysctls: Option<NetSysctls>,
+    /// The node's `net.ipv4`/`net.ipv6` sysctls.
+    host_sysctls: NetSysctls,
     /// A thread in the pod namespace for this call: it makes the pod's netlink socket and
     /// later writes the pod interface's sysctls (one thread start instead of two).
     pod_thread: NsThread,
@@ -92,14 +91,14 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
         // Opened while the pod thread starts (this thread would wait for it anyway); the host
         // veth's sysctl is then written from the pod thread, off this one's path.
         let host_sysctls = NetSysctls::open_current()
-            .inspect_err(|e| tracing::debug!(error = %e, "node sysctls are written by path"))
-            .ok();
+            .map_err(|e| BridgeError::kernel("failed to open the node's sysctls", e));
         Ok::<_, BridgeError>((ipam, host, host_sysctls))
     };
     let (pod, checks) = tokio::join!(pod_connect, checks);
     let (ipam, host, host_sysctls) = checks?;
     let pod_thread = pod_thread?;
     let host = host?;
+    let host_sysctls = host_sysctls?;
     let pod = pod?;
     let existing = pod
         .link_by_name(&req.ifname)
@@ -176,7 +175,7 @@ struct Links {
 /// starts the pod interface's first sysctls (layer 3) and then the host veth's `accept_ra`.
 async fn links(ctx: &Ctx<'_>, made: &mut Made) -> Result<Links, BridgeError> {
     let (req, s) = (ctx.req, &ctx.s);
-    let bridge = host::ensure_bridge(&ctx.host, ctx.host_sysctls.as_ref(), s).await?;
+    let bridge = host::ensure_bridge(&ctx.host, &ctx.host_sysctls, s).await?;
     tracing::debug!(bridge = %bridge.name, "ADD: bridge ready");
     let pair = pod::create_veth(&ctx.host, &ctx.pod, s, &req.ifname, &bridge).await?;
     made.veth = true;
@@ -185,12 +184,8 @@ async fn links(ctx: &Ctx<'_>, made: &mut Made) -> Result<Links, BridgeError> {
         .ipam
         .is_some()
         .then(|| pod::start_base_sysctls(&ctx.pod_thread, s, &pair.container.name));
-    let host_accept_ra = pod::start_host_accept_ra(
-        &ctx.pod_thread,
-        ctx.host_sysctls.as_ref(),
-        &ctx.host,
-        &pair.host.name,
-    );
+    let host_accept_ra =
+        pod::start_host_accept_ra(&ctx.pod_thread, &ctx.host_sysctls, &pair.host.name);
     pod::configure_port(&ctx.host, s, &pair.host).await?;
     Ok(Links {
         bridge,
@@ -275,8 +270,7 @@ async fn build(
         .await?;
         tracing::debug!("ADD: pod interface configured");
         if s.is_gateway {
-            host::ensure_gateways(&ctx.host, ctx.host_sysctls.as_ref(), &bridge, &gateways, s)
-                .await?;
+            host::ensure_gateways(&ctx.host, &ctx.host_sysctls, &bridge, &gateways, s).await?;
             tracing::debug!("ADD: gateway on the bridge");
         }
         if let Some(masq) = &ctx.masq {

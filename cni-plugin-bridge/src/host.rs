@@ -19,7 +19,7 @@ use crate::result::Gateways;
 /// kernel without it (code 2).
 pub(crate) async fn ensure_bridge(
     host: &Netlink,
-    host_sysctls: Option<&NetSysctls>,
+    host_sysctls: &NetSysctls,
     s: &Settings,
 ) -> Result<Link, BridgeError> {
     let spec = BridgeSpec {
@@ -46,10 +46,7 @@ pub(crate) async fn ensure_bridge(
     // the bridge's first ADD.
     if link.ipv6_accept_ra != Some(0) {
         let key = cni_netlink::sysctl::interface_key(IpFamily::V6, &s.bridge, "accept_ra");
-        let _ = match host_sysctls {
-            Some(sysctls) => sysctls.set(&key, "0"),
-            None => host.netns().sysctl_set(&key, "0"),
-        };
+        let _ = host_sysctls.set(&key, "0");
     }
     Ok(link)
 }
@@ -59,7 +56,7 @@ pub(crate) async fn ensure_bridge(
 /// when an address is to be added, so it stops following the lowest port MAC.
 pub(crate) async fn ensure_gateways(
     host: &Netlink,
-    host_sysctls: Option<&NetSysctls>,
+    host_sysctls: &NetSysctls,
     bridge: &Link,
     gateways: &Gateways,
     s: &Settings,
@@ -71,11 +68,9 @@ pub(crate) async fn ensure_gateways(
         for gw in &gws.gateways {
             ensure_addr(host, bridge, family, *gw, s.force_address).await?;
         }
-        match host_sysctls {
-            Some(sysctls) => sysctls.enable_forwarding(family),
-            None => host.netns().enable_forwarding(family),
-        }
-        .map_err(|e| BridgeError::kernel("failed to enable forwarding", e))?;
+        host_sysctls
+            .enable_forwarding(family)
+            .map_err(|e| BridgeError::kernel("failed to enable forwarding", e))?;
     }
     Ok(())
 }

@@ -38,6 +38,14 @@ impl Masq {
         })
     }
 
+    /// The backend, for the operations both have.
+    fn backend(&self) -> &dyn MasqueradeBackend {
+        match self {
+            Masq::Nft(m) => m,
+            Masq::Ipt(m) => m,
+        }
+    }
+
     /// Masquerades `addresses` of the attachment, except towards their own subnets and `never`.
     pub(crate) fn add(
         &self,
@@ -46,20 +54,16 @@ impl Masq {
         addresses: &[IpNetwork],
         never: &[IpNetwork],
     ) -> Result<(), BridgeError> {
-        let r = match self {
-            Masq::Nft(m) => m.add(network, att, addresses, never),
-            Masq::Ipt(m) => m.add(network, att, addresses, never),
-        };
-        r.map_err(|e| BridgeError::kernel("failed to set up IP masquerading", e))
+        self.backend()
+            .add(network, att, addresses, never)
+            .map_err(|e| BridgeError::kernel("failed to set up IP masquerading", e))
     }
 
     /// Removes the attachment's masquerading. Missing state is success.
     pub(crate) fn remove(&self, network: &str, att: &Attachment) -> Result<(), BridgeError> {
-        let r = match self {
-            Masq::Nft(m) => m.remove(network, att),
-            Masq::Ipt(m) => m.remove(network, att),
-        };
-        r.map_err(|e| BridgeError::kernel("failed to tear down IP masquerading", e))
+        self.backend()
+            .remove(network, att)
+            .map_err(|e| BridgeError::kernel("failed to tear down IP masquerading", e))
     }
 }
 

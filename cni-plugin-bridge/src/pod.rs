@@ -55,38 +55,33 @@ pub(crate) async fn create_veth(
 }
 
 /// Starts `accept_ra=0` on the host veth (the reference's "we own the routes"; like it, failures
-/// are ignored). With the node's sysctls open it is written on the pod thread, after the pod's
-/// own sysctls, while this thread goes on; without, here and now.
+/// are ignored), written on the pod thread through the node's sysctl directories, after the
+/// pod's own sysctls, while this thread goes on.
 pub(crate) fn start_host_accept_ra(
     ns: &NsThread,
-    host_sysctls: Option<&NetSysctls>,
-    host: &Netlink,
+    host_sysctls: &NetSysctls,
     host_veth: &str,
 ) -> PendingSysctls {
     let key = interface_key(IpFamily::V6, host_veth, "accept_ra");
-    let written = match host_sysctls {
-        Some(sysctls) => {
-            let sysctls = sysctls.clone();
-            ns.start(move || sysctls.set(&key, "0"))
-        }
-        None => {
-            let done = host.netns().sysctl_set(&key, "0");
-            return Box::pin(async move { log_sysctl_error(done) });
-        }
-    };
-    Box::pin(async move {
-        let written = match written {
-            Ok(job) => job.await.and_then(|r| r),
-            Err(e) => Err(e),
-        };
-        log_sysctl_error(written);
-    })
+    let sysctls = host_sysctls.clone();
+    let job = ns.start(move || sysctls.set(&key, "0"));
+    logged(job.map(|job| async move { job.await? }))
 }
 
-fn log_sysctl_error(written: cni_netlink::Result<()>) {
-    if let Err(e) = written {
-        tracing::debug!(error = %e, "a sysctl was not written");
-    }
+/// A sysctl job's future that logs its failure instead of returning it (like the reference,
+/// the bridge ignores failed sysctl writes: a kernel without IPv6 has no such files).
+fn logged(
+    job: cni_netlink::Result<impl Future<Output = cni_netlink::Result<()>> + Send + 'static>,
+) -> PendingSysctls {
+    Box::pin(async move {
+        let written = match job {
+            Ok(job) => job.await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            tracing::debug!(error = %e, "a sysctl was not written");
+        }
+    })
 }
 
 /// Bridge-port settings of the host veth: hairpin, isolation, VLANs (its `accept_ra` is
@@ -155,14 +150,7 @@ pub(crate) fn start_base_sysctls(ns: &NsThread, s: &Settings, ifname: &str) -> P
 /// reference, failures are not fatal (a kernel without IPv6 has no such files): they are logged.
 fn write_sysctls(ns: &NsThread, keys: Vec<(String, &'static str)>) -> PendingSysctls {
     let entries: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    let written = ns.sysctl_set_many(&entries);
-    Box::pin(async move {
-        let written = match written {
-            Ok(job) => job.await,
-            Err(e) => Err(e),
-        };
-        log_sysctl_error(written);
-    })
+    logged(ns.sysctl_set_many(&entries))
 }
 
 /// Configures the container interface from the result (`ipam.ConfigureIface` plus the bridge's
