@@ -358,7 +358,7 @@ impl NetNs {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let ns = self.clone();
         let cpus = affinity::Elsewhere::now();
-        let restore = cpus.as_ref().map(affinity::Elsewhere::restorer);
+        let restore = cpus.as_ref().map(|cpus| cpus.all);
         let handle = std::thread::Builder::new()
             .name("cni-netns".into())
             .spawn(move || {
@@ -366,8 +366,8 @@ impl NetNs {
                 let mut restore = restore;
                 while let Ok(job) = queue.recv() {
                     // The creator moved this thread before it sent any closure.
-                    if let Some(restore) = restore.take() {
-                        restore.apply();
+                    if let Some(all) = restore.take() {
+                        affinity::set_own(&all);
                     }
                     job(entered.map_err(|e| ns.enter_error(e)));
                 }
@@ -400,7 +400,8 @@ mod affinity {
     /// The process's CPUs but the calling thread's current one, and all of them (to restore).
     pub(super) struct Elsewhere {
         others: CpuSet,
-        all: CpuSet,
+        /// All of the process's CPUs, which the moved thread takes back ([`set_own`]).
+        pub(super) all: CpuSet,
     }
 
     impl Elsewhere {
@@ -411,11 +412,6 @@ mod affinity {
             others.unset(sched_getcpu().ok()?).ok()?;
             let any = (0..CpuSet::count()).any(|cpu| others.is_set(cpu).unwrap_or(false));
             any.then_some(Elsewhere { others, all })
-        }
-
-        /// What the new thread calls to get all the CPUs back.
-        pub(super) fn restorer(&self) -> Restore {
-            Restore(self.all)
         }
 
         /// Moves the (not yet running, or just started) thread of `handle` to the other CPUs.
@@ -436,14 +432,9 @@ mod affinity {
         }
     }
 
-    /// The CPUs a moved thread gets back.
-    pub(super) struct Restore(CpuSet);
-
-    impl Restore {
-        /// Called on the moved thread itself. Best effort.
-        pub(super) fn apply(self) {
-            let _ = sched_setaffinity(Pid::from_raw(0), &self.0);
-        }
+    /// Lets the calling thread run on `cpus`. Best effort.
+    pub(super) fn set_own(cpus: &CpuSet) {
+        let _ = sched_setaffinity(Pid::from_raw(0), cpus);
     }
 }
 

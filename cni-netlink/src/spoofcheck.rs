@@ -83,7 +83,7 @@ const COMMENT_PREFIX: &str = "macspoofchk-";
 /// Longest `<id>`: a chain name has at most 255 bytes (`NFT_NAME_MAXLEN` with its NUL).
 const MAX_ID: usize = 255 - CHAIN_PREFIX.len() - MAC_SUFFIX.len();
 /// `IFNAMSIZ`: `iifname` compares the whole NUL-padded name buffer.
-const IFNAMSIZ: usize = 16;
+const IFNAMSIZ: usize = crate::link::MAX_IFNAME_LEN + 1;
 /// The Ethernet source address: 6 bytes at offset 6 of the link-layer header.
 const ETHER_SADDR_OFFSET: u32 = 6;
 const ETHER_ADDR_LEN: u32 = 6;
@@ -226,10 +226,11 @@ impl RuleView {
 
 /// The `iifname` compare data: the name NUL-padded to `IFNAMSIZ`, as nft writes it.
 fn ifname_data(host_ifname: &str) -> Result<[u8; IFNAMSIZ]> {
+    crate::link::validate_ifname(host_ifname)?;
     let bytes = host_ifname.as_bytes();
-    if bytes.is_empty() || bytes.len() >= IFNAMSIZ || bytes.contains(&0) {
+    if bytes.contains(&0) {
         return Err(Error::invalid_input(format!(
-            "{host_ifname:?} is not a valid interface name"
+            "interface name {host_ifname:?} contains a NUL byte"
         )));
     }
     let mut data = [0u8; IFNAMSIZ];
