@@ -60,7 +60,9 @@ use crate::link::MacAddr;
 use crate::nftables::batch::HOOK_BRIDGE_PREROUTING;
 use crate::nftables::decode::{self, Message};
 use crate::nftables::expr::{META_IIFNAME, PAYLOAD_LINK_HEADER};
-use crate::nftables::{BaseChain, Batch, Commit, Expr, NfConn, NfFamily, Table, Verdict};
+use crate::nftables::{
+    BaseChain, Batch, Commit, Exclusive, Expr, NfConn, NfFamily, Table, Verdict,
+};
 
 /// The table: `bridge nat`.
 const TABLE: Table<'static> = Table {
@@ -307,14 +309,12 @@ impl SpoofCheck {
             batch.create_chain(&TABLE, &n.iface_chain);
             batch.create_chain(&TABLE, &n.mac_chain);
             add_rules(&mut batch);
-            match sock.commit(batch, &context) {
-                Ok(Commit::Done) => return Ok(Some(())),
-                Ok(Commit::Restart) => return Ok(None),
-                // The attachment has chains (installed before): replace its rules below.
-                Err(e) if e.is_already_exists() => {}
-                // The table went away between the look-up and the batch.
-                Err(e) if e.is_not_found() => return Ok(None),
-                Err(e) => return Err(e),
+            // Exists: the attachment has chains (installed before), replace its rules below.
+            // Restart also when the table went away between the look-up and the batch.
+            match sock.commit_exclusive(batch, &context)? {
+                Exclusive::Done => return Ok(Some(())),
+                Exclusive::Restart => return Ok(None),
+                Exclusive::Exists => {}
             }
             let genid = sock.generation()?;
             let jumps = sock.rules(&TABLE, Some(PREROUTING), RuleView::decode)?;

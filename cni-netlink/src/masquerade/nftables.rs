@@ -11,7 +11,7 @@ use super::{Attachment, MasqueradeEntry};
 use crate::NetNs;
 use crate::error::{Error, Result};
 use crate::nftables::batch::HOOK_POSTROUTING;
-use crate::nftables::{BaseChain, Commit, NfConn};
+use crate::nftables::{BaseChain, Commit, Exclusive, NfConn};
 
 /// The `srcnat` priority of nft.
 const PRIORITY_SRCNAT: i32 = 100;
@@ -184,13 +184,12 @@ impl Masquerade {
                         .collect();
                     batch.create_elements(&TABLE, set, &owned);
                 }
-                match sock.commit(batch, &context) {
-                    Ok(Commit::Done) => return Ok(Some(())),
-                    Ok(Commit::Restart) => return Ok(None),
-                    Err(e) if e.is_already_exists() => {}
-                    // The network was removed between the read and the write: set it up again.
-                    Err(e) if e.is_not_found() => return Ok(None),
-                    Err(e) => return Err(e),
+                // Restart also when the network was removed between the read and the write: set
+                // it up again.
+                match sock.commit_exclusive(batch, &context)? {
+                    Exclusive::Done => return Ok(Some(())),
+                    Exclusive::Restart => return Ok(None),
+                    Exclusive::Exists => {}
                 }
             }
             // Rule changes are conditional on the generation read above (so concurrent adds never

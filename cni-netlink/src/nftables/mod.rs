@@ -21,7 +21,7 @@ use std::sync::{Mutex, MutexGuard};
 
 pub(crate) use batch::{BaseChain, Batch, NfFamily, Table};
 pub(crate) use expr::{Expr, Verdict};
-pub(crate) use socket::{Commit, NfSocket};
+pub(crate) use socket::{Commit, Exclusive, NfSocket};
 
 use crate::NetNs;
 use crate::error::{Error, Result};

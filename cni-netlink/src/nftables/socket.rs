@@ -32,6 +32,18 @@ pub(crate) enum Commit {
     Restart,
 }
 
+/// How a batch of exclusive creates ([`NfSocket::commit_exclusive`]) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exclusive {
+    /// Every message was applied.
+    Done,
+    /// Something changed since it was planned (the generation, or an object it builds on is
+    /// gone): plan again.
+    Restart,
+    /// Something it creates exists already: nothing was applied; take the general path.
+    Exists,
+}
+
 /// A netfilter netlink socket bound to one network namespace.
 #[derive(Debug)]
 pub(crate) struct NfSocket {
@@ -68,6 +80,19 @@ impl NfSocket {
     }
 
     /// Sends a batch and waits for the kernel's verdict on every message.
+    /// Commits a batch that creates objects exclusively (`NLM_F_EXCL`), the fast path for new
+    /// state: an object that exists already is [`Exclusive::Exists`], one it builds on that is
+    /// gone is [`Exclusive::Restart`], like a changed generation.
+    pub(crate) fn commit_exclusive(&mut self, batch: Batch, context: &str) -> Result<Exclusive> {
+        match self.commit(batch, context) {
+            Ok(Commit::Done) => Ok(Exclusive::Done),
+            Ok(Commit::Restart) => Ok(Exclusive::Restart),
+            Err(e) if e.is_already_exists() => Ok(Exclusive::Exists),
+            Err(e) if e.is_not_found() => Ok(Exclusive::Restart),
+            Err(e) => Err(e),
+        }
+    }
+
     pub(crate) fn commit(&mut self, batch: Batch, context: &str) -> Result<Commit> {
         if batch.is_empty() {
             return Ok(Commit::Done);
