@@ -26,7 +26,7 @@ use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 
@@ -51,8 +51,11 @@ pub(crate) struct CallEnv<'a> {
 /// What one finished call measured.
 #[derive(Debug, Clone)]
 pub(crate) struct Exited {
-    /// From just before the spawn to the return of `wait4`.
+    /// From the plugin's `execve` to the return of `wait4`.
     pub(crate) elapsed: Duration,
+    /// From just before the spawn (a fork) to the plugin's `execve`: the measuring method's
+    /// own part, which `elapsed` leaves out.
+    pub(crate) spawn: Duration,
     /// Peak resident set of the plugin process, or of the largest process it waited for (the Go
     /// bridge's `host-local`, `iptables`): `ru_maxrss` of `wait4`, in KiB.
     pub(crate) max_rss_kib: u64,
@@ -183,6 +186,7 @@ pub(crate) fn call_with(
     }
     Ok(Exited {
         elapsed: r.elapsed,
+        spawn: r.spawn,
         max_rss_kib: r.max_rss_kib,
         cpu: r.cpu,
         anon_kib: r.anon_kib,
@@ -195,6 +199,8 @@ pub(crate) fn call_with(
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Report {
     elapsed: Duration,
+    /// From the fork to the child's execve (the measuring method's own part, not timed).
+    spawn: Duration,
     max_rss_kib: u64,
     cpu: Duration,
     anon_kib: Option<u64>,
@@ -206,6 +212,7 @@ impl Report {
     fn parse(line: &str) -> Option<Report> {
         let mut r = Report {
             elapsed: Duration::ZERO,
+            spawn: Duration::ZERO,
             max_rss_kib: 0,
             cpu: Duration::ZERO,
             anon_kib: None,
@@ -217,6 +224,10 @@ impl Report {
             let (key, value) = field.split_once('=')?;
             match key {
                 "elapsed_ns" => r.elapsed = Duration::from_nanos(value.parse().ok()?),
+                "spawn_ns" => {
+                    r.spawn = Duration::from_nanos(value.parse().ok()?);
+                    continue;
+                }
                 "maxrss_kib" => r.max_rss_kib = value.parse().ok()?,
                 "cpu_us" => r.cpu = Duration::from_micros(value.parse().ok()?),
                 "anon_kib" => r.anon_kib = Some(value.parse().ok()?),
@@ -240,8 +251,9 @@ impl Report {
             .map(|k| format!(" anon_kib={k}"))
             .unwrap_or_default();
         format!(
-            "elapsed_ns={} maxrss_kib={} cpu_us={}{anon} {status}",
+            "elapsed_ns={} spawn_ns={} maxrss_kib={} cpu_us={}{anon} {status}",
             self.elapsed.as_nanos(),
+            self.spawn.as_nanos(),
             self.max_rss_kib,
             self.cpu.as_micros()
         )
@@ -277,16 +289,29 @@ fn helper_main() -> ExitCode {
                 Ok(())
             });
         }
-    } else {
-        // SAFETY: the hook does nothing (trivially async-signal-safe). Its presence makes the
-        // standard library fork() instead of vfork(): the child then starts from a copy holding
-        // only this small helper's private pages, which is what the plugin's ru_maxrss builds
-        // on. (The hook above has the same effect.)
-        unsafe {
-            cmd.pre_exec(|| Ok(()));
-        }
     }
-    let start = Instant::now();
+    // The call is timed from the child's execve, not from the fork: the fork copies this
+    // helper's address space (and execve then drops the copy), work of the measuring method
+    // that a runtime, which starts plugins with vfork or posix_spawn, does not do.
+    let stamp = match ExecStamp::new() {
+        Ok(stamp) => stamp,
+        Err(e) => {
+            eprintln!("{EXEC_HELPER}: {e}");
+            return ExitCode::from(127);
+        }
+    };
+    let at = stamp.at();
+    // SAFETY: the hook makes one clock_gettime call (async-signal-safe) into the shared page,
+    // which stays mapped in the child. Any pre_exec hook makes the standard library fork()
+    // instead of vfork(): the child then starts from a copy holding only this small helper's
+    // private pages, which is what the plugin's ru_maxrss builds on.
+    unsafe {
+        cmd.pre_exec(move || {
+            at.write_now();
+            Ok(())
+        });
+    }
+    let start = monotonic();
     let child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -301,8 +326,14 @@ fn helper_main() -> ExitCode {
     };
     match reaped {
         Ok((status, usage, anon_kib)) => {
+            let end = monotonic();
+            // Zero when the child never got to its execve (then timed from the fork).
+            let exec = Some(stamp.at().read())
+                .filter(|t| !t.is_zero())
+                .unwrap_or(start);
             let report = Report {
-                elapsed: start.elapsed(),
+                elapsed: end.saturating_sub(exec),
+                spawn: exec.saturating_sub(start),
                 max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or_default(),
                 cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
                 anon_kib,
@@ -372,6 +403,83 @@ fn anonymous_kib(pid: u32) -> Result<u64> {
         .ok_or_else(|| Error::Verification(format!("{path} has no Anonymous line")))
 }
 
+/// `CLOCK_MONOTONIC` now, as a duration since the clock's start (comparable across processes).
+fn monotonic() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    timespec(ts)
+}
+
+fn timespec(ts: libc::timespec) -> Duration {
+    let secs = u64::try_from(ts.tv_sec).unwrap_or_default();
+    let nanos = u32::try_from(ts.tv_nsec).unwrap_or_default();
+    Duration::new(secs, nanos)
+}
+
+/// A page shared with the forked child (`MAP_SHARED`, so the child's write is seen here), into
+/// which the child writes the time just before its `execve`.
+struct ExecStamp {
+    page: *mut libc::c_void,
+}
+
+/// Where an [`ExecStamp`] is, for the child's hook (a plain address: the hook must be `Send`).
+#[derive(Clone, Copy)]
+struct StampAt(usize);
+
+impl ExecStamp {
+    fn new() -> std::result::Result<ExecStamp, String> {
+        let len = std::mem::size_of::<libc::timespec>();
+        // SAFETY: an anonymous shared mapping of one timespec; the result is checked.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if page == libc::MAP_FAILED {
+            return Err(format!(
+                "mapping a shared page: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(ExecStamp { page })
+    }
+
+    fn at(&self) -> StampAt {
+        StampAt(self.page as usize)
+    }
+}
+
+impl Drop for ExecStamp {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.page, std::mem::size_of::<libc::timespec>()) };
+    }
+}
+
+impl StampAt {
+    /// Writes `CLOCK_MONOTONIC` now into the page (async-signal-safe: one system call).
+    fn write_now(self) {
+        // SAFETY: the address is the live, writable, page-aligned mapping of an ExecStamp
+        // (zero-filled when made), large enough for a timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, self.0 as *mut libc::timespec) };
+    }
+
+    /// The time the child wrote; zero if it wrote none.
+    fn read(self) -> Duration {
+        // SAFETY: as in `write_now`; volatile, since the write came from another process.
+        timespec(unsafe { std::ptr::read_volatile(self.0 as *const libc::timespec) })
+    }
+}
+
 fn timeval(t: libc::timeval) -> Duration {
     let secs = u64::try_from(t.tv_sec).unwrap_or_default();
     let micros = u64::try_from(t.tv_usec).unwrap_or_default();
@@ -408,6 +516,7 @@ mod tests {
     fn report_lines_round_trip() {
         let r = Report {
             elapsed: Duration::from_nanos(1_234_567),
+            spawn: Duration::from_nanos(89_000),
             max_rss_kib: 4321,
             cpu: Duration::from_micros(987),
             anon_kib: None,
@@ -422,6 +531,32 @@ mod tests {
         assert_eq!(Report::parse(&traced.line()), Some(traced));
         let killed = Report::parse("elapsed_ns=5 maxrss_kib=6 cpu_us=7 signal=9\n");
         assert_eq!(killed.map(|k| (k.exit, k.signal)), Some((None, Some(9))));
+    }
+
+    /// The child's hook writes the time of its execve into the shared page, between the
+    /// fork and the reaping as the parent sees them.
+    #[test]
+    fn the_exec_stamp_comes_from_the_child() -> std::result::Result<(), String> {
+        let stamp = ExecStamp::new()?;
+        let at = stamp.at();
+        let mut cmd = Command::new("/bin/true");
+        // SAFETY: as in `helper_main`: one clock_gettime into the shared page.
+        unsafe {
+            cmd.pre_exec(move || {
+                at.write_now();
+                Ok(())
+            });
+        }
+        let before = monotonic();
+        let status = cmd.status().map_err(|e| e.to_string())?;
+        let after = monotonic();
+        assert!(status.success());
+        let exec = stamp.at().read();
+        assert!(
+            before <= exec && exec <= after,
+            "{before:?} {exec:?} {after:?}"
+        );
+        Ok(())
     }
 
     #[test]
