@@ -1,13 +1,14 @@
 //! Executing one plugin binary: environment, stdin, captured stdout/stderr, exit status.
 
 use std::io::{ErrorKind, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cni_types::CniError;
-use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
 use crate::error::SkelError;
 
@@ -27,8 +28,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 /// - it printed something else: [`SkelError::PluginBadOutput`] quoting it;
 /// - it printed nothing on stdout: [`SkelError::PluginCrashed`] quoting its stderr and exit status.
 ///
-/// The child is killed if the returned future is dropped, so wrapping a call in
-/// `tokio::time::timeout` bounds a hanging plugin.
+/// The plugin is fed and waited for by a thread of its own (the async runtime needs no process
+/// or signal driver for it). The child is killed if the returned future is dropped, so wrapping
+/// a call in `tokio::time::timeout` bounds a hanging plugin.
 pub async fn exec_plugin(
     path: &Path,
     stdin: &[u8],
@@ -50,6 +52,10 @@ async fn run_to_completion(
     stdin: &[u8],
     env: &[(String, String)],
 ) -> Result<std::process::Output, SkelError> {
+    let spawn_error = |source| SkelError::Spawn {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut backoff = FIRST_BACKOFF;
     let mut attempt = 1;
     let mut child = loop {
@@ -59,7 +65,6 @@ async fn run_to_completion(
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
             .spawn();
         match spawned {
             Ok(child) => break child,
@@ -69,27 +74,114 @@ async fn run_to_completion(
                 backoff *= 2;
                 attempt += 1;
             }
-            Err(source) => {
-                return Err(SkelError::Spawn {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+            Err(source) => return Err(spawn_error(source)),
         }
     };
+    // Killed if this future is dropped before the child is done (e.g. by a timeout around it).
+    let mut guard = KillOnDrop::new(child.id());
+    let (done, output) = tokio::sync::oneshot::channel();
     let pipe = child.stdin.take();
-    let feed = async move {
-        if let Some(mut pipe) = pipe {
+    let input = stdin.to_vec();
+    let reaped = guard.reaped.clone();
+    let waiter = std::thread::Builder::new()
+        .name("cni-exec".into())
+        .spawn(move || {
             // A plugin may exit without reading its stdin (VERSION does): a broken pipe is fine.
-            let _ = pipe.write_all(stdin).await;
-            let _ = pipe.shutdown().await;
+            // The input is written by a thread of its own unless the pipe surely takes all of it
+            // at once, so that a plugin that writes before it has read everything cannot block
+            // on a full stdout while this thread blocks on a full stdin.
+            let feeder = pipe.and_then(|mut pipe| {
+                if input.len() <= PIPE_SURELY_TAKES {
+                    let _ = pipe.write_all(&input);
+                    None
+                } else {
+                    std::thread::Builder::new()
+                        .name("cni-exec-stdin".into())
+                        .spawn(move || drop(pipe.write_all(&input)))
+                        .ok()
+                }
+            });
+            let output = child.wait_with_output();
+            reaped.store(true, Ordering::SeqCst);
+            if let Some(feeder) = feeder {
+                let _ = feeder.join();
+            }
+            let _ = done.send(output);
+        });
+    if let Err(source) = waiter {
+        return Err(spawn_error(source));
+    }
+    let output = output.await.map_err(|_| {
+        spawn_error(std::io::Error::other(
+            "the thread waiting for the plugin ended without its outcome",
+        ))
+    })?;
+    guard.disarm();
+    output.map_err(spawn_error)
+}
+
+/// What a pipe takes without a reader, whatever its configured size: one page.
+const PIPE_SURELY_TAKES: usize = 4096;
+
+/// Kills the child when dropped armed: a plugin whose call is abandoned (its future dropped) does
+/// not run on. Through a pidfd, so that a process id reused after the child was reaped is never
+/// signalled; without pidfds (Linux before 5.3) by process id, unless the waiting thread has
+/// reaped the child (an id is only reused after `pid_max` other processes).
+struct KillOnDrop {
+    pid: libc::pid_t,
+    /// `pidfd_open` of the child, if the kernel has it.
+    pidfd: Option<OwnedFd>,
+    /// Set by the waiting thread once the child is reaped.
+    reaped: Arc<AtomicBool>,
+    armed: bool,
+}
+
+impl KillOnDrop {
+    fn new(pid: u32) -> KillOnDrop {
+        let pid = libc::pid_t::try_from(pid).unwrap_or(0);
+        // SAFETY: pidfd_open takes a process id and flags, no pointers; the result is checked.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let pidfd = std::os::fd::RawFd::try_from(fd)
+            .ok()
+            .filter(|&fd| fd >= 0)
+            // SAFETY: a new descriptor that nothing else owns.
+            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+        KillOnDrop {
+            pid,
+            pidfd,
+            reaped: Arc::new(AtomicBool::new(false)),
+            armed: pid > 0,
         }
-    };
-    let (_, waited) = tokio::join!(feed, child.wait_with_output());
-    waited.map_err(|source| SkelError::Spawn {
-        path: path.to_path_buf(),
-        source,
-    })
+    }
+
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        match &self.pidfd {
+            // SAFETY: a valid pidfd, SIGKILL, no siginfo, no flags.
+            Some(fd) => unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+            },
+            // SAFETY: kill takes a process id and a signal number.
+            None if !self.reaped.load(Ordering::SeqCst) => unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+            },
+            None => {}
+        }
+    }
 }
 
 fn failure(path: &Path, output: &std::process::Output) -> SkelError {

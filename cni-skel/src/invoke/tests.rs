@@ -52,6 +52,32 @@ fn large_stdin_and_stdout_do_not_deadlock() {
     assert_eq!(stdout.len(), big.len());
 }
 
+/// A call given up on (its future dropped, here by a timeout) kills the plugin, which the
+/// thread waiting for it then reaps.
+#[test]
+fn an_abandoned_call_kills_the_plugin() {
+    let dir = TempDir::new("exec");
+    let pid_file = dir.path().join("pid");
+    let plugin = dir.script(
+        "hang",
+        &format!("echo $$ > {}; exec sleep 60", pid_file.display()),
+    );
+    let env = env();
+    let call = exec_plugin(&plugin, b"{}", env.vars());
+    let out = rt().block_on(async {
+        tokio::time::timeout(std::time::Duration::from_millis(300), call).await
+    });
+    assert!(out.is_err(), "the plugin should still have been running");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{}", pid.trim()));
+    // Gone once killed and reaped; waited for without a fixed sleep of the test's own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while proc_dir.exists() && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    assert!(!proc_dir.exists(), "{} still runs", proc_dir.display());
+}
+
 #[test]
 fn plugin_error_json_is_kept() {
     let dir = TempDir::new("exec");
