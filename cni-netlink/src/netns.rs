@@ -355,13 +355,36 @@ impl NetNs {
     /// CPU and to run only once the creator waits, which defeats handing it work to do
     /// meanwhile. From its first closure on it may run on any of the process's CPUs again.
     pub fn spawn_thread(&self) -> Result<NsThread> {
+        Ok(self.spawn_thread_after(|| ())?.0)
+    }
+
+    /// Like [`NetNs::spawn_thread`], but the new thread first runs `first` in the namespace it
+    /// starts in, the calling thread's, and only then enters this one; the returned future
+    /// resolves with what `first` returned. For work of the caller's namespace that the caller
+    /// wants done off its own path while it goes on (opening the node's sysctl directories,
+    /// [`crate::sysctl::NetSysctls::open_current`], while the plugin's thread opens its netlink
+    /// sockets), without a second thread.
+    ///
+    /// Errors: the thread cannot be started; the future: the thread ended without an answer
+    /// (`first` panicked: [`Error::Internal`]).
+    pub fn spawn_thread_after<F, T>(
+        &self,
+        first: F,
+    ) -> Result<(NsThread, impl Future<Output = Result<T>> + Send + 'static)>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let (done, first_result) = tokio::sync::oneshot::channel();
         let ns = self.clone();
         let cpus = affinity::Elsewhere::now();
         let restore = cpus.as_ref().map(|cpus| cpus.all);
         let handle = std::thread::Builder::new()
             .name("cni-netns".into())
             .spawn(move || {
+                // The receiver may be gone (its future was dropped); nothing to do then.
+                let _ = done.send(first());
                 let entered = setns(&ns.inner.fd, CloneFlags::CLONE_NEWNET);
                 let mut restore = restore;
                 while let Ok(job) = queue.recv() {
@@ -376,10 +399,18 @@ impl NetNs {
         if let Some(cpus) = cpus {
             cpus.apply(&handle);
         }
-        Ok(NsThread {
-            ns: self.clone(),
-            jobs,
-        })
+        let first = async move {
+            first_result.await.map_err(|_| {
+                Error::Internal("the namespace thread ended before its first closure's end".into())
+            })
+        };
+        Ok((
+            NsThread {
+                ns: self.clone(),
+                jobs,
+            },
+            first,
+        ))
     }
 }
 
@@ -480,20 +511,29 @@ impl NsThread {
     ///
     /// Errors: no tokio runtime is running ([`Error::InvalidInput`]), or as [`NsThread::run`].
     pub async fn connect(&self) -> Result<Netlink> {
+        self.start_connect()?.await
+    }
+
+    /// Like [`NsThread::connect`], but hands the job to the thread at once (as
+    /// [`NsThread::start`] does), so the sockets are made while the caller does other work
+    /// before it awaits them, and in the order of the thread's other jobs.
+    ///
+    /// Errors: no tokio runtime is running ([`Error::InvalidInput`]) or the thread has ended;
+    /// the future: as [`NsThread::run`], or the sockets cannot be created.
+    pub fn start_connect(&self) -> Result<impl Future<Output = Result<Netlink>> + Send + 'static> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::invalid_input("NsThread::connect must be called inside a tokio runtime")
         })?;
         let rt = runtime.clone();
         let path = self.ns.path().display().to_string();
-        let sockets = self
-            .run(move || {
-                // Registered with the caller's runtime reactor, as in NetNs::connect; both
-                // sockets in this one job.
-                let _guard = rt.enter();
-                Sockets::open(&|| format!("creating a netlink socket in {path}"))
-            })
-            .await??;
-        Ok(sockets.start(&runtime, self.ns.clone()))
+        let sockets = self.start(move || {
+            // Registered with the caller's runtime reactor, as in NetNs::connect; both sockets
+            // in this one job.
+            let _guard = rt.enter();
+            Sockets::open(&|| format!("creating a netlink socket in {path}"))
+        })?;
+        let ns = self.ns.clone();
+        Ok(async move { Ok(sockets.await??.start(&runtime, ns)) })
     }
 
     /// Hands `f` to the thread at once and returns a future of its result: unlike

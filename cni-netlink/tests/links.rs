@@ -536,3 +536,77 @@ async fn wait_link_usable_follows_events() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
+
+/// `ensure_bridge_from` with the link already read: no bridge made again, a missing one made, a
+/// link of another name refused.
+#[tokio::test]
+async fn ensure_bridge_from_a_link_already_read() {
+    let node = TestNode::new();
+    let nl = node.connect().await.unwrap();
+    let spec = BridgeSpec::new("br-read");
+    let made = nl.ensure_bridge_from(&spec, None).await.unwrap();
+    assert_eq!(made.kind, LinkKind::Bridge);
+    assert_eq!(ip_link(&node, "br-read").unwrap()["ifindex"], made.index);
+
+    node.ip(&["link", "set", "br-read", "down"]).unwrap();
+    let read = nl.link_by_name("br-read").await.unwrap();
+    let adopted = nl.ensure_bridge_from(&spec, read).await.unwrap();
+    assert_eq!(adopted.index, made.index);
+    assert!(adopted.admin_up, "brought up as ensure_bridge does");
+    assert!(flags(&ip_link(&node, "br-read").unwrap()).contains(&"UP".to_string()));
+
+    let lo = nl.link_by_name("lo").await.unwrap();
+    let err = nl.ensure_bridge_from(&spec, lo).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+/// `create_veth_pair_into`: the same pair as `create_veth_pair`, made with only the pod's
+/// namespace; a name the pod already has is refused and nothing is made.
+#[tokio::test]
+async fn veth_pair_into_a_namespace_without_its_handle() {
+    let node = TestNode::new();
+    let pod = node.pod("pod");
+    let nl = node.connect().await.unwrap();
+    let br = nl.ensure_bridge(&BridgeSpec::new("cni0")).await.unwrap();
+    let spec = VethSpec {
+        mtu: Some(1450),
+        bridge: Some(br.index),
+        ..VethSpec::new("eth0")
+    };
+    let host = nl.create_veth_pair_into(pod.netns(), &spec).await.unwrap();
+    assert_eq!(host.master, Some(br.index));
+    assert!(host.admin_up);
+    let seen = ip_link(&node, &host.name).unwrap();
+    assert_eq!(seen["master"], "cni0");
+    assert_eq!(seen["mtu"], 1450);
+    let cont = ip_link(&pod, "eth0").unwrap();
+    assert_eq!(cont["mtu"], 1450);
+    assert_eq!(host.peer_index, cont["ifindex"].as_u64().map(|i| i as u32));
+
+    let veths = |ns: &TestNs| {
+        ns.ip_json(&["link", "show", "type", "veth"])
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let err = nl
+        .create_veth_pair_into(pod.netns(), &VethSpec::new("eth0"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert!(err.to_string().contains("\"eth0\""), "{err}");
+    assert_eq!((veths(&node), veths(&pod)), (1, 1), "nothing more made");
+
+    let err = nl
+        .create_veth_pair_into(
+            pod.netns(),
+            &VethSpec {
+                container_up: true,
+                ..VethSpec::new("eth1")
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}

@@ -340,3 +340,48 @@ async fn a_started_closure_runs_before_its_result_is_awaited() {
         "the dropped job ran before the next one"
     );
 }
+
+/// `spawn_thread_after`: the first closure runs on the new thread in the caller's namespace,
+/// before the thread enters the target one, and later closures and `start_connect` run inside.
+#[tokio::test]
+async fn a_namespace_thread_can_first_work_in_its_creators_namespace() {
+    let node = TestNode::new();
+    let before = thread_netns_inode();
+    let (thread, first) = node
+        .netns()
+        .spawn_thread_after(|| (thread_netns_inode(), std::thread::current().id()))
+        .unwrap();
+    // Queued behind the first closure, handed over before anything is awaited.
+    let connecting = thread.start_connect().unwrap();
+    let (where_first_ran, first_thread) = first.await.unwrap();
+    assert_eq!(
+        where_first_ran, before,
+        "the first closure ran in the caller's namespace"
+    );
+    assert_ne!(first_thread, std::thread::current().id());
+    let (inside, later_thread) = thread
+        .run(|| (thread_netns_inode(), std::thread::current().id()))
+        .await
+        .unwrap();
+    assert_eq!(inside, node.netns().inode());
+    assert_eq!(later_thread, first_thread, "one thread for both");
+    let nl = connecting.await.unwrap();
+    assert!(nl.netns().is_same(node.netns()));
+    assert_eq!(
+        nl.links().await.unwrap().len(),
+        1,
+        "only lo in a new namespace"
+    );
+    assert_eq!(thread_netns_inode(), before);
+
+    // A first closure that panics: its future says so, the thread's jobs do not hang.
+    let (thread, first) = node
+        .netns()
+        .spawn_thread_after(|| -> u8 { panic!("boom") })
+        .unwrap();
+    assert_eq!(first.await.unwrap_err().kind(), ErrorKind::Internal);
+    assert_eq!(
+        thread.run(|| 1u8).await.unwrap_err().kind(),
+        ErrorKind::Internal
+    );
+}

@@ -3,14 +3,18 @@
 //! reservation is made on the pod thread while the bridge and the veth are made (it depends on
 //! neither). Anything that fails part-way undoes what this call made and releases the address.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use cni_netlink::masquerade::Attachment;
 use cni_netlink::sysctl::NetSysctls;
-use cni_netlink::{Link, NetNs, Netlink, NsThread, VethPair};
+use cni_netlink::{Link, LinkKind, NetNs, Netlink, NsThread, VethPair};
 use cni_skel::AddRequest;
 use cni_types::{CniResult, Result100, Version};
 use ipnetwork::IpNetwork;
+use tokio::sync::OnceCell;
 
 use crate::config::{BridgeConf, Settings};
 use crate::error::BridgeError;
@@ -32,11 +36,19 @@ const PORT_TIMEOUT: Duration = Duration::from_secs(3);
 /// What this call has made so far, to undo on failure.
 #[derive(Default)]
 struct Made {
-    veth: bool,
+    /// The veth pair, by its host end's index (deleting either end deletes both).
+    veth: Option<u32>,
     spoof: bool,
     ipam: bool,
     masq: bool,
 }
+
+/// The pod's netlink connection, still being made on the pod thread.
+type PendingPod = Pin<Box<dyn Future<Output = cni_netlink::Result<Netlink>> + Send>>;
+
+/// The node's sysctl directories, still being opened on the pod thread.
+type PendingSysctlDirs =
+    Pin<Box<dyn Future<Output = cni_netlink::Result<cni_netlink::Result<NetSysctls>>> + Send>>;
 
 /// The opened things one ADD works with.
 struct Ctx<'a> {
@@ -45,18 +57,64 @@ struct Ctx<'a> {
     ipam: Option<Ipam>,
     masq: Option<Masq>,
     host: Netlink,
-    /// The node's `net.ipv4`/`net.ipv6` sysctls.
-    host_sysctls: NetSysctls,
-    /// A thread in the pod namespace for this call: it makes the pod's netlink socket and
-    /// later writes the pod interface's sysctls (one thread start instead of two).
+    /// The node's `net.ipv4`/`net.ipv6` sysctls, once [`Ctx::host_sysctls`] has awaited them.
+    host_sysctls: OnceCell<NetSysctls>,
+    host_sysctls_pending: Mutex<Option<PendingSysctlDirs>>,
+    /// A thread in the pod namespace for this call: it opens the node's sysctl directories
+    /// before it enters it, makes the pod's netlink socket, reserves host-local's address and
+    /// later writes the pod interface's sysctls (one thread start for all of it).
     pod_thread: NsThread,
-    pod: Netlink,
+    /// The pod's netlink connection, once [`Ctx::pod`] has awaited it.
+    pod: OnceCell<Netlink>,
+    pod_pending: Mutex<Option<PendingPod>>,
 }
 
 impl Ctx<'_> {
     fn attachment(&self) -> Attachment {
         Attachment::new(&self.req.container_id, &self.req.ifname)
     }
+
+    /// The pod's netlink connection, waiting for the pod thread to have made it the first time.
+    async fn pod(&self) -> Result<&Netlink, BridgeError> {
+        self.pod
+            .get_or_try_init(|| async {
+                let pending = self.pod_pending.lock().ok().and_then(|mut p| p.take());
+                match pending {
+                    Some(pending) => pending.await.map_err(in_pod),
+                    None => Err(BridgeError::other(
+                        "the pod's netlink connection failed earlier",
+                    )),
+                }
+            })
+            .await
+    }
+}
+
+impl Ctx<'_> {
+    /// The node's sysctl directories, waiting for the pod thread to have opened them the first
+    /// time (before it entered the pod's namespace).
+    async fn host_sysctls(&self) -> Result<&NetSysctls, BridgeError> {
+        let failed = |e| BridgeError::kernel("failed to open the node's sysctls", e);
+        self.host_sysctls
+            .get_or_try_init(|| async {
+                let pending = self
+                    .host_sysctls_pending
+                    .lock()
+                    .ok()
+                    .and_then(|mut p| p.take());
+                match pending {
+                    Some(pending) => pending.await.map_err(failed)?.map_err(failed),
+                    None => Err(BridgeError::other(
+                        "opening the node's sysctls failed earlier",
+                    )),
+                }
+            })
+            .await
+    }
+}
+
+fn in_pod(e: cni_netlink::Error) -> BridgeError {
+    BridgeError::kernel("failed to open netlink in the pod", e)
 }
 
 /// Runs ADD and returns the result in the config's version.
@@ -64,53 +122,17 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
     let s = load_settings(&req.config, Some(&req.args))?;
     s.check_for_add()?;
     // Everything that can be checked without changing anything is checked first, so a bad
-    // call leaves nothing behind (not even a new bridge). The pod thread is started first: its
-    // start and its netlink socket overlap this thread's checks. Errors are reported in the
-    // order of the checks: the IPAM configuration, the netns, then netlink.
-    let in_pod = |e| BridgeError::kernel("failed to open netlink in the pod", e);
-    let pod_thread = NetNs::open(&req.netns)
-        .map_err(|e| {
-            BridgeError::kernel_with_code(4, format!("failed to open netns {:?}", req.netns), e)
-        })
-        .and_then(|ns| ns.spawn_thread().map_err(in_pod));
-    let pod_connect = async {
-        match &pod_thread {
-            Ok(thread) => thread.connect().await.map_err(in_pod),
-            // Never looked at: the thread's own error is returned first.
-            Err(_) => Err(BridgeError::other("no pod thread")),
-        }
+    // call leaves nothing behind (not even a new bridge). Errors are reported in the order of
+    // the checks: the IPAM configuration, the netns, the names masquerading and the spoof check
+    // record, then netlink.
+    let pod_ns = NetNs::open(&req.netns).map_err(|e| {
+        BridgeError::kernel_with_code(4, format!("failed to open netns {:?}", req.netns), e)
+    });
+    let ipam = match &s.ipam_type {
+        Some(t) => Some(Ipam::for_add(t, req)?),
+        None => None,
     };
-    let checks = async {
-        let ipam = match &s.ipam_type {
-            Some(t) => Some(Ipam::for_add(t, req)?),
-            None => None,
-        };
-        let host = Netlink::connect_current()
-            .await
-            .map_err(|e| BridgeError::kernel("failed to open netlink", e));
-        // Opened while the pod thread starts (this thread would wait for it anyway); the host
-        // veth's sysctl is then written from the pod thread, off this one's path.
-        let host_sysctls = NetSysctls::open_current()
-            .map_err(|e| BridgeError::kernel("failed to open the node's sysctls", e));
-        Ok::<_, BridgeError>((ipam, host, host_sysctls))
-    };
-    let (pod, checks) = tokio::join!(pod_connect, checks);
-    let (ipam, host, host_sysctls) = checks?;
-    let pod_thread = pod_thread?;
-    let host = host?;
-    let host_sysctls = host_sysctls?;
-    let pod = pod?;
-    let existing = pod
-        .link_by_name(&req.ifname)
-        .await
-        .map_err(|e| BridgeError::kernel("failed to look up the container interface", e))?;
-    if existing.is_some() {
-        return Err(BridgeError::env(format!(
-            "container veth name {:?} already exists in {}",
-            req.ifname,
-            req.netns.display()
-        )));
-    }
+    let pod_ns = pod_ns?;
     let masq = match (s.ip_masq && s.is_layer3()).then_some(s.masq_backend) {
         Some(backend) => Some(Masq::open(backend)?),
         None => None,
@@ -128,19 +150,31 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
     if s.mac_spoof_check {
         SpoofCheck::new(&req.container_id, &req.ifname).check()?;
     }
+    // The pod thread starts in this thread's namespace: there it first opens the node's sysctl
+    // directories (needed once the veth exists), then it enters the pod's and makes its netlink
+    // socket, while this thread opens the node's.
+    let (pod_thread, host_sysctls) = pod_ns
+        .spawn_thread_after(NetSysctls::open_current)
+        .map_err(in_pod)?;
+    let pod_pending: PendingPod = Box::pin(pod_thread.start_connect().map_err(in_pod)?);
+    let host = Netlink::connect_current()
+        .await
+        .map_err(|e| BridgeError::kernel("failed to open netlink", e))?;
     let ctx = Ctx {
         req,
         s,
         ipam,
         masq,
         host,
-        host_sysctls,
+        host_sysctls: OnceCell::new(),
+        host_sysctls_pending: Mutex::new(Some(Box::pin(host_sysctls))),
         pod_thread,
-        pod,
+        pod: OnceCell::new(),
+        pod_pending: Mutex::new(Some(pod_pending)),
     };
     tracing::debug!("ADD: checks done");
     // host-local needs neither the bridge nor the veth, only its files: it reserves the address
-    // on the (so far idle) pod thread while this thread has the kernel make the links.
+    // on the pod thread (after its socket) while this thread has the kernel make the links.
     let early = ctx.ipam.as_ref().and_then(|i| i.start_add(&ctx.pod_thread));
     // Then, still before the veth exists, it opens the pod's sysctl directories, so that the
     // pod interface's sysctls take one short open each once it does.
@@ -173,19 +207,74 @@ struct Links {
 
 /// The bridge, the veth pair and its port settings. As soon as the veth exists, the pod thread
 /// starts the pod interface's first sysctls (layer 3) and then the host veth's `accept_ra`.
+///
+/// When the bridge is there already (every ADD but a node's first), the pair is made at once,
+/// attached to it, without waiting for the pod's netlink socket: the kernel refuses a name the
+/// pod already has, before it makes anything. Otherwise the pod is looked at first, so that a
+/// name it already has fails the call before the bridge is made.
 async fn links(ctx: &Ctx<'_>, made: &mut Made) -> Result<Links, BridgeError> {
     let (req, s) = (ctx.req, &ctx.s);
-    let bridge = host::ensure_bridge(&ctx.host, &ctx.host_sysctls, s).await?;
-    tracing::debug!(bridge = %bridge.name, "ADD: bridge ready");
-    let pair = pod::create_veth(&ctx.host, &ctx.pod, s, &req.ifname, &bridge).await?;
-    made.veth = true;
-    tracing::debug!(host_veth = %pair.host.name, "ADD: veth pair created");
+    let existing = ctx
+        .host
+        .link_by_name(&s.bridge)
+        .await
+        .map_err(|e| host::bridge_error(s, e))?;
+    let attachable = existing.as_ref().is_some_and(|b| {
+        b.kind == LinkKind::Bridge && (!s.vlan_filtering || b.vlan_filtering == Some(true))
+    });
+    let (bridge, pair) =
+        match existing {
+            Some(found) if attachable => {
+                let spec = pod::veth_spec(s, &req.ifname, found.index);
+                let made_now = ctx
+                    .host
+                    .create_veth_pair_into(ctx.pod_thread.netns(), &spec)
+                    .await;
+                let host_end = match made_now {
+                    Ok(host_end) => host_end,
+                    // EEXIST: the pod's name (or, after ten random tries, the host's).
+                    Err(e) if e.is_already_exists() => {
+                        let pod = ctx.pod().await?;
+                        return Err(match pod.link_by_name(&req.ifname).await {
+                            Ok(Some(_)) => pod::ifname_taken(req),
+                            _ => pod::veth_error(&req.ifname, e),
+                        });
+                    }
+                    Err(e) => return Err(pod::veth_error(&req.ifname, e)),
+                };
+                made.veth = Some(host_end.index);
+                let bridge = host::ensure_bridge(&ctx.host, s, Some(found)).await?;
+                let container = ctx.pod().await?.link(&req.ifname).await.map_err(|e| {
+                    BridgeError::kernel("failed to look up the container interface", e)
+                })?;
+                let pair = VethPair {
+                    host: host_end,
+                    container,
+                };
+                (bridge, pair)
+            }
+            existing => {
+                let pod = ctx.pod().await?;
+                let taken = pod.link_by_name(&req.ifname).await.map_err(|e| {
+                    BridgeError::kernel("failed to look up the container interface", e)
+                })?;
+                if taken.is_some() {
+                    return Err(pod::ifname_taken(req));
+                }
+                let bridge = host::ensure_bridge(&ctx.host, s, existing).await?;
+                let pair = pod::create_veth(&ctx.host, pod, s, &req.ifname, &bridge).await?;
+                made.veth = Some(pair.host.index);
+                (bridge, pair)
+            }
+        };
+    tracing::debug!(bridge = %bridge.name, host_veth = %pair.host.name, "ADD: veth pair created");
+    host::bridge_accept_ra(ctx.host_sysctls().await?, &bridge);
     let pod_sysctls = ctx
         .ipam
         .is_some()
         .then(|| pod::start_base_sysctls(&ctx.pod_thread, s, &pair.container.name));
     let host_accept_ra =
-        pod::start_host_accept_ra(&ctx.pod_thread, &ctx.host_sysctls, &pair.host.name);
+        pod::start_host_accept_ra(&ctx.pod_thread, ctx.host_sysctls().await?, &pair.host.name);
     pod::configure_port(&ctx.host, s, &pair.host).await?;
     Ok(Links {
         bridge,
@@ -260,7 +349,7 @@ async fn build(
         let sysctls =
             sysctls.unwrap_or_else(|| pod::start_base_sysctls(&ctx.pod_thread, s, &req.ifname));
         pod::configure_l3(
-            &ctx.pod,
+            ctx.pod().await?,
             &ctx.pod_thread,
             sysctls,
             &pair.container,
@@ -270,7 +359,8 @@ async fn build(
         .await?;
         tracing::debug!("ADD: pod interface configured");
         if s.is_gateway {
-            host::ensure_gateways(&ctx.host, &ctx.host_sysctls, &bridge, &gateways, s).await?;
+            host::ensure_gateways(&ctx.host, ctx.host_sysctls().await?, &bridge, &gateways, s)
+                .await?;
             tracing::debug!("ADD: gateway on the bridge");
         }
         if let Some(masq) = &ctx.masq {
@@ -285,7 +375,8 @@ async fn build(
             tracing::debug!("ADD: masquerade entry added");
         }
     } else if !s.disable_container_interface {
-        ctx.pod
+        ctx.pod()
+            .await?
             .set_link_up(pair.container.index)
             .await
             .map_err(|e| BridgeError::kernel(format!("failed to set {:?} up", req.ifname), e))?;
@@ -327,7 +418,8 @@ async fn build(
 /// Like the reference, "up" means operstate UP, not STP forwarding: on a bridge with STP on, a new
 /// port spends tens of seconds listening and learning, and ADD does not wait for that.
 async fn wait_ports(ctx: &Ctx<'_>, pair: &VethPair) -> Result<Link, BridgeError> {
-    ctx.pod
+    ctx.pod()
+        .await?
         .wait_link_up(pair.container.index, PORT_TIMEOUT)
         .await
         .map_err(|e| BridgeError::kernel("the container interface did not come up", e))?;
@@ -345,9 +437,9 @@ async fn undo(ctx: &Ctx<'_>, made: &Made) {
     {
         tracing::warn!(error = %e, "undo: removing masquerading");
     }
-    if made.veth {
-        // Deleting the container end deletes the host end with it.
-        if let Err(e) = ctx.pod.delete_link_by_name(&req.ifname).await {
+    if let Some(host_end) = made.veth {
+        // Deleting the host end deletes the container end with it.
+        if let Err(e) = ctx.host.delete_link(host_end).await {
             tracing::warn!(error = %e, "undo: deleting the veth pair");
         }
     }

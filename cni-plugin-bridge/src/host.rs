@@ -13,14 +13,15 @@ use crate::result::Gateways;
 
 /// Creates the bridge or adopts an existing one (`ensureBridge`): MTU for a new bridge,
 /// promiscuous mode when asked (never turned off), VLAN filtering when a VLAN is configured,
-/// `accept_ra=0` (we own the routes), up.
+/// `accept_ra=0` (we own the routes), up. `existing` is the link of the bridge's name as the
+/// caller has just read it (`None`: there was none).
 ///
 /// Errors: an existing link of that name that is not a bridge (code 7); VLAN filtering on a
 /// kernel without it (code 2).
 pub(crate) async fn ensure_bridge(
     host: &Netlink,
-    host_sysctls: &NetSysctls,
     s: &Settings,
+    existing: Option<Link>,
 ) -> Result<Link, BridgeError> {
     let spec = BridgeSpec {
         mtu: s.mtu,
@@ -32,23 +33,33 @@ pub(crate) async fn ensure_bridge(
         own_mac: s.is_gateway,
         ..BridgeSpec::new(&s.bridge)
     };
-    let link = host.ensure_bridge(&spec).await.map_err(|e| {
-        let context = format!("failed to create bridge {:?}", s.bridge);
-        if e.is_already_exists() {
-            BridgeError::kernel_with_code(7, context, e)
-        } else {
-            BridgeError::kernel(context, e)
-        }
-    })?;
-    // We own the routes on this interface; like the reference, a failure here is ignored. The
-    // link answer carries the current value: the write (a /proc/sys path walk, whose cost grows
-    // with the namespaces on the machine) is only made when it is not 0 yet, so in practice by
-    // the bridge's first ADD.
-    if link.ipv6_accept_ra != Some(0) {
-        let key = cni_netlink::sysctl::interface_key(IpFamily::V6, &s.bridge, "accept_ra");
+    let link = host
+        .ensure_bridge_from(&spec, existing)
+        .await
+        .map_err(|e| bridge_error(s, e))?;
+    Ok(link)
+}
+
+/// `accept_ra=0` on the bridge: we own the routes on it. Like the reference, a failure here is
+/// ignored. The link answer carries the current value: the write (a `/proc/sys` path walk,
+/// whose cost grows with the namespaces on the machine) is only made when it is not 0 yet, so
+/// in practice by the bridge's first ADD.
+pub(crate) fn bridge_accept_ra(host_sysctls: &NetSysctls, bridge: &Link) {
+    if bridge.ipv6_accept_ra != Some(0) {
+        let key = cni_netlink::sysctl::interface_key(IpFamily::V6, &bridge.name, "accept_ra");
         let _ = host_sysctls.set(&key, "0");
     }
-    Ok(link)
+}
+
+/// A failure to read, create or adopt the bridge: an existing link of its name that is not a
+/// bridge is a configuration error (code 7).
+pub(crate) fn bridge_error(s: &Settings, e: cni_netlink::Error) -> BridgeError {
+    let context = format!("failed to create bridge {:?}", s.bridge);
+    if e.is_already_exists() {
+        BridgeError::kernel_with_code(7, context, e)
+    } else {
+        BridgeError::kernel(context, e)
+    }
 }
 
 /// Puts the gateway addresses on the bridge (`ensureAddr` per address, IPv4 first) and turns

@@ -11,6 +11,7 @@ use cni_netlink::link::{BridgePortFlags, Link, MacAddr, PortVlans, VethPair, Vet
 use cni_netlink::route::{PROTO_BOOT, RouteScope, RouteSpec};
 use cni_netlink::sysctl::NetSysctls;
 use cni_netlink::{Netlink, NsThread};
+use cni_skel::AddRequest;
 use cni_types::Result100;
 
 use crate::config::Settings;
@@ -20,6 +21,40 @@ use cni_netlink::sysctl::interface_key;
 /// How long IPv6 addresses may stay tentative (the reference's bound; only reached with
 /// `enabledad` on a busy link). Waiting is event-driven; this is only the upper limit.
 const DAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The error for a `CNI_IFNAME` the pod already has (code 4).
+pub(crate) fn ifname_taken<C>(req: &AddRequest<C>) -> BridgeError {
+    BridgeError::env(format!(
+        "container veth name {:?} already exists in {}",
+        req.ifname,
+        req.netns.display()
+    ))
+}
+
+/// The veth pair ADD makes: container end `ifname` (MTU, requested MAC, down), host end up and
+/// attached to the bridge of index `bridge`.
+pub(crate) fn veth_spec(s: &Settings, ifname: &str, bridge: u32) -> VethSpec {
+    VethSpec {
+        mtu: s.mtu,
+        container_mac: s.mac.map(|m| MacAddr(m.octets())),
+        bridge: Some(bridge),
+        ..VethSpec::new(ifname)
+    }
+}
+
+/// A failure to make the veth pair for `ifname` (code 4 when a name is taken or invalid).
+pub(crate) fn veth_error(ifname: &str, e: cni_netlink::Error) -> BridgeError {
+    let code = if e.is_already_exists() || e.is_invalid_input() {
+        4
+    } else {
+        999
+    };
+    BridgeError::kernel_with_code(
+        code,
+        format!("failed to set up the veth pair for {ifname:?}"),
+        e,
+    )
+}
 
 /// Creates the veth pair in one request: the container end `ifname` directly in the pod
 /// namespace (MTU, requested MAC, down), the host end `vethXXXXXXXX` up and already enslaved to
@@ -33,25 +68,10 @@ pub(crate) async fn create_veth(
     ifname: &str,
     bridge: &Link,
 ) -> Result<VethPair, BridgeError> {
-    let spec = VethSpec {
-        mtu: s.mtu,
-        container_mac: s.mac.map(|m| MacAddr(m.octets())),
-        bridge: Some(bridge.index),
-        ..VethSpec::new(ifname)
-    };
-    let pair = host.create_veth_pair(pod, &spec).await.map_err(|e| {
-        let code = if e.is_already_exists() || e.is_invalid_input() {
-            4
-        } else {
-            999
-        };
-        BridgeError::kernel_with_code(
-            code,
-            format!("failed to set up the veth pair for {ifname:?}"),
-            e,
-        )
-    })?;
-    Ok(pair)
+    let spec = veth_spec(s, ifname, bridge.index);
+    host.create_veth_pair(pod, &spec)
+        .await
+        .map_err(|e| veth_error(ifname, e))
 }
 
 /// Starts `accept_ra=0` on the host veth (the reference's "we own the routes"; like it, failures

@@ -67,7 +67,29 @@ impl Netlink {
     /// [`Error::Unsupported`].
     pub async fn ensure_bridge(&self, spec: &BridgeSpec) -> Result<Link> {
         validate_ifname(&spec.name)?;
-        let existing = match self.link_by_name(&spec.name).await? {
+        let existing = self.link_by_name(&spec.name).await?;
+        self.ensure_bridge_from(spec, existing).await
+    }
+
+    /// [`Netlink::ensure_bridge`] for a caller that has just read the link called `spec.name`
+    /// itself (`existing`, `None` when there was none): the same outcome without reading it
+    /// again.
+    ///
+    /// Errors: as [`Netlink::ensure_bridge`]; `existing` of another name is
+    /// [`Error::InvalidInput`].
+    pub async fn ensure_bridge_from(
+        &self,
+        spec: &BridgeSpec,
+        existing: Option<Link>,
+    ) -> Result<Link> {
+        validate_ifname(&spec.name)?;
+        if let Some(link) = existing.as_ref().filter(|l| l.name != spec.name) {
+            return Err(Error::invalid_input(format!(
+                "link {:?} given as the bridge {:?}",
+                link.name, spec.name
+            )));
+        }
+        let existing = match existing {
             Some(link) => Some(link),
             None => self.create_bridge(spec).await?,
         };

@@ -5,12 +5,13 @@ use std::hash::BuildHasher;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rtnetlink::packet_route::link::{InfoData, InfoVeth};
+use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkMessage};
 use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use super::{Link, MacAddr, validate_ifname};
 use crate::error::{Error, Result};
 use crate::handle::{Netlink, nl_error};
+use crate::netns::NetNs;
 
 /// How many random host-side names [`Netlink::create_veth_pair`] tries before giving up.
 const NAME_ATTEMPTS: usize = 10;
@@ -98,7 +99,7 @@ impl Netlink {
                     "both veth ends would have the same name in the same namespace",
                 ));
             }
-            let msg = self.veth_message(container, spec, &host_name);
+            let msg = veth_message(&container.ns, spec, &host_name);
             let err = match self.handle.link().add(msg).execute().await {
                 Ok(()) => {
                     let host = self.link(&host_name).await?;
@@ -148,34 +149,88 @@ impl Netlink {
         )))
     }
 
-    fn veth_message(
-        &self,
-        container: &Netlink,
-        spec: &VethSpec,
-        host_name: &str,
-    ) -> rtnetlink::packet_route::link::LinkMessage {
-        let mut peer = LinkUnspec::new_with_name(&spec.container_ifname)
-            .setns_by_fd(container.ns.as_fd().as_raw_fd());
-        if let Some(mtu) = spec.mtu {
-            peer = peer.mtu(mtu);
+    /// Creates a veth pair like [`Netlink::create_veth_pair`], in one request, but given only
+    /// the container's namespace: returns the host end, as this handle's namespace sees it,
+    /// without reading the container end (read it from a handle of `container` when needed).
+    /// For a caller whose handle of the container's namespace is still being opened on another
+    /// thread: the kernel makes the pair meanwhile.
+    ///
+    /// A random host name that collides is retried with a new one (up to 10 times).
+    ///
+    /// Errors: as [`Netlink::create_veth_pair`] ([`Error::AlreadyExists`]: the container name is
+    /// taken in `container`, or an explicit host name here); `spec.container_up` is refused
+    /// ([`Error::InvalidInput`]: that takes a handle of the container's namespace).
+    pub async fn create_veth_pair_into(&self, container: &NetNs, spec: &VethSpec) -> Result<Link> {
+        validate_ifname(&spec.container_ifname)?;
+        if let Some(name) = &spec.host_ifname {
+            validate_ifname(name)?;
         }
-        if let Some(mac) = spec.container_mac {
-            peer = peer.address(mac.octets().to_vec());
+        if spec.container_up {
+            return Err(Error::invalid_input(
+                "bringing the container end up takes a handle of its namespace",
+            ));
         }
-        let mut host: LinkMessageBuilder<LinkVeth> =
-            LinkVeth::new(host_name, &spec.container_ifname)
-                .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())));
-        if let Some(mtu) = spec.mtu {
-            host = host.mtu(mtu);
+        for _ in 0..NAME_ATTEMPTS {
+            let host_name = spec.host_ifname.clone().unwrap_or_else(random_veth_name);
+            let msg = veth_message(container, spec, &host_name);
+            let err = match self.handle.link().add(msg).execute().await {
+                Ok(()) => return self.link(&host_name).await,
+                Err(e) => nl_error(
+                    e,
+                    format!(
+                        "creating veth pair {host_name} <-> {}",
+                        spec.container_ifname
+                    ),
+                ),
+            };
+            if !err.is_already_exists() {
+                return Err(err);
+            }
+            // EEXIST does not say which name clashed; this side can be looked at: a random host
+            // name that is taken is tried again, otherwise the container name clashed.
+            let host_taken = self.link_by_name(&host_name).await?.is_some();
+            if host_taken && spec.host_ifname.is_some() {
+                return Err(Error::already_exists(format!(
+                    "host interface {host_name:?} already exists"
+                )));
+            }
+            if !host_taken {
+                return Err(Error::already_exists(format!(
+                    "interface {:?} already exists in network namespace {}",
+                    spec.container_ifname,
+                    container.path().display()
+                )));
+            }
         }
-        if let Some(bridge) = spec.bridge {
-            host = host.controller(bridge);
-        }
-        if spec.host_up {
-            host = host.up();
-        }
-        host.build()
+        Err(Error::already_exists(format!(
+            "no free host veth name found after {NAME_ATTEMPTS} random tries"
+        )))
     }
+}
+
+/// The `RTM_NEWLINK` message that makes the pair: the host end `host_name` in the sending
+/// handle's namespace, the peer in `container`.
+fn veth_message(container: &NetNs, spec: &VethSpec, host_name: &str) -> LinkMessage {
+    let mut peer = LinkUnspec::new_with_name(&spec.container_ifname)
+        .setns_by_fd(container.as_fd().as_raw_fd());
+    if let Some(mtu) = spec.mtu {
+        peer = peer.mtu(mtu);
+    }
+    if let Some(mac) = spec.container_mac {
+        peer = peer.address(mac.octets().to_vec());
+    }
+    let mut host: LinkMessageBuilder<LinkVeth> = LinkVeth::new(host_name, &spec.container_ifname)
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())));
+    if let Some(mtu) = spec.mtu {
+        host = host.mtu(mtu);
+    }
+    if let Some(bridge) = spec.bridge {
+        host = host.controller(bridge);
+    }
+    if spec.host_up {
+        host = host.up();
+    }
+    host.build()
 }
 
 #[cfg(test)]
