@@ -205,6 +205,14 @@ struct Links {
     host_accept_ra: PendingSysctls,
 }
 
+/// The bridge as [`links`] has it when it makes the veth pair.
+enum BridgeState {
+    /// Read, and ready to attach a port to; adopted once the pair is made.
+    Found(Link),
+    /// Made or set up already.
+    Ensured(Link),
+}
+
 /// The bridge, the veth pair and its port settings. As soon as the veth exists, the pod thread
 /// starts the pod interface's first sysctls (layer 3) and then the host veth's `accept_ra`.
 ///
@@ -222,51 +230,60 @@ async fn links(ctx: &Ctx<'_>, made: &mut Made) -> Result<Links, BridgeError> {
     let attachable = existing.as_ref().is_some_and(|b| {
         b.kind == LinkKind::Bridge && (!s.vlan_filtering || b.vlan_filtering == Some(true))
     });
-    let (bridge, pair) =
-        match existing {
-            Some(found) if attachable => {
-                let spec = pod::veth_spec(s, &req.ifname, found.index);
-                let made_now = ctx
-                    .host
-                    .create_veth_pair_into(ctx.pod_thread.netns(), &spec)
-                    .await;
-                let host_end = match made_now {
-                    Ok(host_end) => host_end,
-                    // EEXIST: the pod's name (or, after ten random tries, the host's).
-                    Err(e) if e.is_already_exists() => {
-                        let pod = ctx.pod().await?;
-                        return Err(match pod.link_by_name(&req.ifname).await {
-                            Ok(Some(_)) => pod::ifname_taken(req),
-                            _ => pod::veth_error(&req.ifname, e),
-                        });
-                    }
-                    Err(e) => return Err(pod::veth_error(&req.ifname, e)),
-                };
-                made.veth = Some(host_end.index);
-                let bridge = host::ensure_bridge(&ctx.host, s, Some(found)).await?;
-                let container = ctx.pod().await?.link(&req.ifname).await.map_err(|e| {
-                    BridgeError::kernel("failed to look up the container interface", e)
-                })?;
-                let pair = VethPair {
-                    host: host_end,
-                    container,
-                };
-                (bridge, pair)
+    // Not attachable yet (none, or one to set up first): the pod is looked at before the
+    // bridge is made or set up, then the pair is made the same way.
+    let ready = match existing {
+        Some(found) if attachable => BridgeState::Found(found),
+        existing => {
+            let taken = ctx
+                .pod()
+                .await?
+                .link_by_name(&req.ifname)
+                .await
+                .map_err(|e| BridgeError::kernel("failed to look up the container interface", e))?;
+            if taken.is_some() {
+                return Err(pod::ifname_taken(req));
             }
-            existing => {
-                let pod = ctx.pod().await?;
-                let taken = pod.link_by_name(&req.ifname).await.map_err(|e| {
-                    BridgeError::kernel("failed to look up the container interface", e)
-                })?;
-                if taken.is_some() {
-                    return Err(pod::ifname_taken(req));
-                }
-                let bridge = host::ensure_bridge(&ctx.host, s, existing).await?;
-                let pair = pod::create_veth(&ctx.host, pod, s, &req.ifname, &bridge).await?;
-                made.veth = Some(pair.host.index);
-                (bridge, pair)
-            }
-        };
+            BridgeState::Ensured(host::ensure_bridge(&ctx.host, s, existing).await?)
+        }
+    };
+    let bridge_index = match &ready {
+        BridgeState::Found(link) | BridgeState::Ensured(link) => link.index,
+    };
+    let spec = pod::veth_spec(s, &req.ifname, bridge_index);
+    let host_end = match ctx
+        .host
+        .create_veth_pair_into(ctx.pod_thread.netns(), &spec)
+        .await
+    {
+        Ok(host_end) => host_end,
+        // EEXIST: the pod's name (or, after ten random tries, the host's).
+        Err(e) if e.is_already_exists() => {
+            let pod = ctx.pod().await?;
+            return Err(match pod.link_by_name(&req.ifname).await {
+                Ok(Some(_)) => pod::ifname_taken(req),
+                _ => pod::veth_error(&req.ifname, e),
+            });
+        }
+        Err(e) => return Err(pod::veth_error(&req.ifname, e)),
+    };
+    made.veth = Some(host_end.index);
+    // A bridge found attachable is adopted now (brought up, promiscuous when asked), as
+    // `ensureBridge` does before the veth; nothing it does depends on the order.
+    let bridge = match ready {
+        BridgeState::Found(found) => host::ensure_bridge(&ctx.host, s, Some(found)).await?,
+        BridgeState::Ensured(ensured) => ensured,
+    };
+    let container = ctx
+        .pod()
+        .await?
+        .link(&req.ifname)
+        .await
+        .map_err(|e| BridgeError::kernel("failed to look up the container interface", e))?;
+    let pair = VethPair {
+        host: host_end,
+        container,
+    };
     tracing::debug!(bridge = %bridge.name, host_veth = %pair.host.name, "ADD: veth pair created");
     host::bridge_accept_ra(ctx.host_sysctls().await?, &bridge);
     let pod_sysctls = ctx

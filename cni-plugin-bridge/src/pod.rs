@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use cni_netlink::addr::{AddrOptions, IpFamily};
-use cni_netlink::link::{BridgePortFlags, Link, MacAddr, PortVlans, VethPair, VethSpec, VlanRange};
+use cni_netlink::link::{BridgePortFlags, Link, MacAddr, PortVlans, VethSpec, VlanRange};
 use cni_netlink::route::{PROTO_BOOT, RouteScope, RouteSpec};
 use cni_netlink::sysctl::NetSysctls;
 use cni_netlink::{Netlink, NsThread};
@@ -54,24 +54,6 @@ pub(crate) fn veth_error(ifname: &str, e: cni_netlink::Error) -> BridgeError {
         format!("failed to set up the veth pair for {ifname:?}"),
         e,
     )
-}
-
-/// Creates the veth pair in one request: the container end `ifname` directly in the pod
-/// namespace (MTU, requested MAC, down), the host end `vethXXXXXXXX` up and already enslaved to
-/// the bridge. Then the port flags (hairpin, isolation), VLANs, and `accept_ra=0` on the host end.
-///
-/// Errors: `ifname` already exists in the pod (code 4).
-pub(crate) async fn create_veth(
-    host: &Netlink,
-    pod: &Netlink,
-    s: &Settings,
-    ifname: &str,
-    bridge: &Link,
-) -> Result<VethPair, BridgeError> {
-    let spec = veth_spec(s, ifname, bridge.index);
-    host.create_veth_pair(pod, &spec)
-        .await
-        .map_err(|e| veth_error(ifname, e))
 }
 
 /// Starts `accept_ra=0` on the host veth (the reference's "we own the routes"; like it, failures
