@@ -288,11 +288,16 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport> {
             wrapper,
             opts.masq.last().copied().unwrap_or(false),
             opts.wrap_verb,
+            opts.wrap_first,
         )?;
+        let which = match opts.wrap_first {
+            true => "the node's first pod, which makes the bridge",
+            false => "the node's second pod",
+        };
         w(
             out,
             format_args!(
-                "\none {} of ours (the node's second pod) ran under: {}",
+                "\none {} of ours ({which}) ran under: {}",
                 opts.wrap_verb.command(),
                 wrapper.join(" ")
             ),
@@ -361,13 +366,15 @@ fn iptables_version() -> String {
 
 /// One ADD of ours to make the bridge, then the second pod's ADD under `wrapper` (a profiler),
 /// with `ipMasq` set to `masq` (nftables); with `verb` CHECK or DEL, the second pod's ADD runs
-/// plainly and that verb (with the ADD's result as `prevResult`) under `wrapper`.
+/// plainly and that verb (with the ADD's result as `prevResult`) under `wrapper`. With `first`,
+/// the node's first ADD (which makes the bridge) runs under `wrapper` instead.
 fn wrapped_call(
     bins: &Binaries,
     state: &Path,
     wrapper: &[String],
     masq: bool,
     verb: Verb,
+    first: bool,
 ) -> Result<()> {
     let (program, wrapper_args) = wrapper
         .split_first()
@@ -382,16 +389,20 @@ fn wrapped_call(
     let plugin = world
         .plugin()
         .ok_or_else(|| Error::Verification("no plugin to profile".into()))?;
+    // The node's first ADD (only with `first`: nothing before it), or the second pod's call.
+    let index = usize::from(!first);
     let pod = world
         .pods
-        .get(1)
-        .ok_or_else(|| Error::Verification("no second pod".into()))?;
-    let id = world::container_id(1);
+        .get(index)
+        .ok_or_else(|| Error::Verification("no such pod".into()))?;
+    let id = world::container_id(index);
     world
         .ns
         .run_blocking(|| -> Result<()> {
             let mut worker = world.worker()?;
-            world.op(&mut worker, Verb::Add, 0, None)?;
+            if !first {
+                world.op(&mut worker, Verb::Add, 0, None)?;
+            }
             let prev = match verb {
                 Verb::Add | Verb::Version => None,
                 Verb::Check | Verb::Del => {

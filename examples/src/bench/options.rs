@@ -56,6 +56,8 @@ pub struct BenchOptions {
     /// The verb run under [`BenchOptions::wrap`]: ADD (default), or CHECK or DEL of the same
     /// pod after its ADD (with that result as `prevResult`).
     pub wrap_verb: Verb,
+    /// Wrap the node's first ADD (which makes the bridge) instead of the second pod's call.
+    pub wrap_first: bool,
     /// Pods of the memory pass (every call traced to read its anonymous memory at exit; ipMasq
     /// as in `masq`). Default 10; 0 skips it.
     pub memory_pods: usize,
@@ -74,6 +76,7 @@ impl Default for BenchOptions {
             go_dir: PathBuf::from("/usr/lib/cni"),
             wrap: None,
             wrap_verb: Verb::Add,
+            wrap_first: false,
             memory_pods: 10,
         }
     }
@@ -102,8 +105,9 @@ usage: cargo run --release --example bench -- [options]
                            (ipMasq as the last --masq setting, nftables)
   --wrap \"CMD ARGS\"      afterwards, one ADD of our plugin under another wrapper command
                            (e.g. \"strace -f -T -o /tmp/add.strace\"; the plugin path is appended)
-  --wrap-verb add|check|del  the call run under --callgrind/--wrap: the second pod's ADD
-                           (default), or its CHECK or DEL after a plain ADD
+  --wrap-verb add|check|del|first-add  the call run under --callgrind/--wrap: the second
+                           pod's ADD (default), or its CHECK or DEL after a plain ADD, or the
+                           node's first ADD (which makes the bridge)
   --memory-pods N          pods of the memory pass: every call traced, its anonymous memory
                            read at exit (default 10, --quick 3; 0 skips it)
   -h, --help               this text
@@ -174,13 +178,15 @@ impl BenchOptions {
                     opts.wrap = Some(cmd);
                 }
                 "--wrap-verb" => {
-                    opts.wrap_verb = match value("--wrap-verb")?.as_str() {
-                        "add" => Verb::Add,
+                    let verb = value("--wrap-verb")?;
+                    opts.wrap_first = verb == "first-add";
+                    opts.wrap_verb = match verb.as_str() {
+                        "add" | "first-add" => Verb::Add,
                         "check" => Verb::Check,
                         "del" => Verb::Del,
                         other => {
                             return Err(Error::Usage(format!(
-                                "--wrap-verb {other:?}: expected add, check or del"
+                                "--wrap-verb {other:?}: expected add, check, del or first-add"
                             )));
                         }
                     }
@@ -308,6 +314,9 @@ mod tests {
         assert_eq!(o.wrap_verb, Verb::Add);
         let o = parse(&["--wrap-verb", "check"])?.ok_or_else(|| Error::Usage("help".into()))?;
         assert_eq!(o.wrap_verb, Verb::Check);
+        assert!(!o.wrap_first);
+        let o = parse(&["--wrap-verb", "first-add"])?.ok_or_else(|| Error::Usage("help".into()))?;
+        assert_eq!((o.wrap_verb, o.wrap_first), (Verb::Add, true));
         let o = parse(&["--wrap-verb", "del", "--memory-pods", "0"])?
             .ok_or_else(|| Error::Usage("help".into()))?;
         assert_eq!((o.wrap_verb, o.memory_pods), (Verb::Del, 0));
