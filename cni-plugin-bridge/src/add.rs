@@ -113,6 +113,17 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// `CNI_IFNAME` in the pod, if it is there.
+    async fn pod_interface(&self) -> Result<Option<Link>, BridgeError> {
+        self.pod()
+            .await?
+            .link_by_name(&self.req.ifname)
+            .await
+            .map_err(|e| BridgeError::kernel("failed to look up the container interface", e))
+    }
+}
+
 fn in_pod(e: cni_netlink::Error) -> BridgeError {
     BridgeError::kernel("failed to open netlink in the pod", e)
 }
@@ -235,13 +246,7 @@ async fn links(ctx: &Ctx<'_>, made: &mut Made) -> Result<Links, BridgeError> {
     let ready = match existing {
         Some(found) if attachable => BridgeState::Found(found),
         existing => {
-            let taken = ctx
-                .pod()
-                .await?
-                .link_by_name(&req.ifname)
-                .await
-                .map_err(|e| BridgeError::kernel("failed to look up the container interface", e))?;
-            if taken.is_some() {
+            if ctx.pod_interface().await?.is_some() {
                 return Err(pod::ifname_taken(req));
             }
             BridgeState::Ensured(host::ensure_bridge(&ctx.host, s, existing).await?)
@@ -259,8 +264,7 @@ async fn links(ctx: &Ctx<'_>, made: &mut Made) -> Result<Links, BridgeError> {
         Ok(host_end) => host_end,
         // EEXIST: the pod's name (or, after ten random tries, the host's).
         Err(e) if e.is_already_exists() => {
-            let pod = ctx.pod().await?;
-            return Err(match pod.link_by_name(&req.ifname).await {
+            return Err(match ctx.pod_interface().await {
                 Ok(Some(_)) => pod::ifname_taken(req),
                 _ => pod::veth_error(&req.ifname, e),
             });
@@ -274,12 +278,9 @@ async fn links(ctx: &Ctx<'_>, made: &mut Made) -> Result<Links, BridgeError> {
         BridgeState::Found(found) => host::ensure_bridge(&ctx.host, s, Some(found)).await?,
         BridgeState::Ensured(ensured) => ensured,
     };
-    let container = ctx
-        .pod()
-        .await?
-        .link(&req.ifname)
-        .await
-        .map_err(|e| BridgeError::kernel("failed to look up the container interface", e))?;
+    let container = ctx.pod_interface().await?.ok_or_else(|| {
+        BridgeError::other(format!("the container interface {:?} vanished", req.ifname))
+    })?;
     let pair = VethPair {
         host: host_end,
         container,

@@ -87,66 +87,29 @@ impl Netlink {
     /// Errors: the container name is already taken in the container namespace, or an explicit
     /// host name is taken here: [`Error::AlreadyExists`].
     pub async fn create_veth_pair(&self, container: &Netlink, spec: &VethSpec) -> Result<VethPair> {
-        validate_ifname(&spec.container_ifname)?;
-        if let Some(name) = &spec.host_ifname {
-            validate_ifname(name)?;
+        if container.ns.is_same(&self.ns)
+            && spec.host_ifname.as_deref() == Some(spec.container_ifname.as_str())
+        {
+            return Err(Error::invalid_input(
+                "both veth ends would have the same name in the same namespace",
+            ));
         }
-        let same_ns = container.ns.is_same(&self.ns);
-        for _ in 0..NAME_ATTEMPTS {
-            let host_name = spec.host_ifname.clone().unwrap_or_else(random_veth_name);
-            if same_ns && host_name == spec.container_ifname {
-                return Err(Error::invalid_input(
-                    "both veth ends would have the same name in the same namespace",
-                ));
-            }
-            let msg = veth_message(&container.ns, spec, &host_name);
-            let err = match self.handle.link().add(msg).execute().await {
-                Ok(()) => {
-                    let host = self.link(&host_name).await?;
-                    let mut container_end = container.link(&spec.container_ifname).await?;
-                    if spec.container_up {
-                        // The kernel refuses IFF_UP on the peer inside the creating request
-                        // (the peer is opened before the pair is linked: ENOTCONN).
-                        container.set_link_up(container_end.index).await?;
-                        container_end = container.link(&spec.container_ifname).await?;
-                    }
-                    return Ok(VethPair {
-                        host,
-                        container: container_end,
-                    });
-                }
-                Err(e) => nl_error(
-                    e,
-                    format!(
-                        "creating veth pair {host_name} <-> {}",
-                        spec.container_ifname
-                    ),
-                ),
-            };
-            if !err.is_already_exists() {
-                return Err(err);
-            }
-            // EEXIST does not say which name clashed: look.
-            if container
-                .link_by_name(&spec.container_ifname)
-                .await?
-                .is_some()
-            {
-                return Err(Error::already_exists(format!(
-                    "interface {:?} already exists in network namespace {}",
-                    spec.container_ifname,
-                    container.ns.path().display()
-                )));
-            }
-            if spec.host_ifname.is_some() || self.link_by_name(&host_name).await?.is_none() {
-                return Err(Error::already_exists(format!(
-                    "host interface {host_name:?} already exists"
-                )));
-            }
+        let pair = VethSpec {
+            container_up: false,
+            ..spec.clone()
+        };
+        let host = self.create_veth_pair_into(&container.ns, &pair).await?;
+        let mut container_end = container.link(&spec.container_ifname).await?;
+        if spec.container_up {
+            // The kernel refuses IFF_UP on the peer inside the creating request (the peer is
+            // opened before the pair is linked: ENOTCONN).
+            container.set_link_up(container_end.index).await?;
+            container_end = container.link(&spec.container_ifname).await?;
         }
-        Err(Error::already_exists(format!(
-            "no free host veth name found after {NAME_ATTEMPTS} random tries"
-        )))
+        Ok(VethPair {
+            host,
+            container: container_end,
+        })
     }
 
     /// Creates a veth pair like [`Netlink::create_veth_pair`], in one request, but given only
