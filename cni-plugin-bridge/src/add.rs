@@ -1,7 +1,10 @@
 //! ADD, in the reference's order: bridge, veth, (spoof check), IPAM, pod addresses and routes,
-//! gateway on the bridge, masquerade, port wait, MAC refresh, DNS; except that host-local's
-//! reservation is made on the pod thread while the bridge and the veth are made (it depends on
-//! neither). Anything that fails part-way undoes what this call made and releases the address.
+//! gateway on the bridge, masquerade, port wait, MAC refresh, DNS; except that the pod thread
+//! opens the node's sysctl directories, the pod's netlink socket and host-local's reservation
+//! while this thread has the kernel make the veth pair (none of them needs it), and that an
+//! existing bridge is adopted (brought up, promiscuous when asked) right after its port is made
+//! rather than before. Anything that fails part-way undoes what this call made and releases the
+//! address.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -43,12 +46,42 @@ struct Made {
     masq: bool,
 }
 
-/// The pod's netlink connection, still being made on the pod thread.
-type PendingPod = Pin<Box<dyn Future<Output = cni_netlink::Result<Netlink>> + Send>>;
+/// The future of a value another thread makes.
+type Making<T> = Pin<Box<dyn Future<Output = Result<T, BridgeError>> + Send>>;
 
-/// The node's sysctl directories, still being opened on the pod thread.
-type PendingSysctlDirs =
-    Pin<Box<dyn Future<Output = cni_netlink::Result<cni_netlink::Result<NetSysctls>>> + Send>>;
+/// A value the pod thread is still making: awaited where it is first needed, then kept.
+struct Awaited<T> {
+    value: OnceCell<T>,
+    pending: Mutex<Option<Making<T>>>,
+    /// What it is, for the error when an earlier await of it failed.
+    what: &'static str,
+}
+
+impl<T> Awaited<T> {
+    fn new(
+        what: &'static str,
+        pending: impl Future<Output = Result<T, BridgeError>> + Send + 'static,
+    ) -> Awaited<T> {
+        Awaited {
+            value: OnceCell::new(),
+            pending: Mutex::new(Some(Box::pin(pending))),
+            what,
+        }
+    }
+
+    /// The value, waiting for it the first time.
+    async fn get(&self) -> Result<&T, BridgeError> {
+        self.value
+            .get_or_try_init(|| async {
+                let pending = self.pending.lock().ok().and_then(|mut p| p.take());
+                match pending {
+                    Some(pending) => pending.await,
+                    None => Err(BridgeError::other(format!("{} failed earlier", self.what))),
+                }
+            })
+            .await
+    }
+}
 
 /// The opened things one ADD works with.
 struct Ctx<'a> {
@@ -57,16 +90,15 @@ struct Ctx<'a> {
     ipam: Option<Ipam>,
     masq: Option<Masq>,
     host: Netlink,
-    /// The node's `net.ipv4`/`net.ipv6` sysctls, once [`Ctx::host_sysctls`] has awaited them.
-    host_sysctls: OnceCell<NetSysctls>,
-    host_sysctls_pending: Mutex<Option<PendingSysctlDirs>>,
+    /// The node's `net.ipv4`/`net.ipv6` sysctls, opened by the pod thread before it entered
+    /// the pod's namespace.
+    host_sysctls: Awaited<NetSysctls>,
     /// A thread in the pod namespace for this call: it opens the node's sysctl directories
     /// before it enters it, makes the pod's netlink socket, reserves host-local's address and
     /// later writes the pod interface's sysctls (one thread start for all of it).
     pod_thread: NsThread,
-    /// The pod's netlink connection, once [`Ctx::pod`] has awaited it.
-    pod: OnceCell<Netlink>,
-    pod_pending: Mutex<Option<PendingPod>>,
+    /// The pod's netlink connection, made on the pod thread.
+    pod: Awaited<Netlink>,
 }
 
 impl Ctx<'_> {
@@ -74,49 +106,10 @@ impl Ctx<'_> {
         Attachment::new(&self.req.container_id, &self.req.ifname)
     }
 
-    /// The pod's netlink connection, waiting for the pod thread to have made it the first time.
-    async fn pod(&self) -> Result<&Netlink, BridgeError> {
-        self.pod
-            .get_or_try_init(|| async {
-                let pending = self.pod_pending.lock().ok().and_then(|mut p| p.take());
-                match pending {
-                    Some(pending) => pending.await.map_err(in_pod),
-                    None => Err(BridgeError::other(
-                        "the pod's netlink connection failed earlier",
-                    )),
-                }
-            })
-            .await
-    }
-}
-
-impl Ctx<'_> {
-    /// The node's sysctl directories, waiting for the pod thread to have opened them the first
-    /// time (before it entered the pod's namespace).
-    async fn host_sysctls(&self) -> Result<&NetSysctls, BridgeError> {
-        let failed = |e| BridgeError::kernel("failed to open the node's sysctls", e);
-        self.host_sysctls
-            .get_or_try_init(|| async {
-                let pending = self
-                    .host_sysctls_pending
-                    .lock()
-                    .ok()
-                    .and_then(|mut p| p.take());
-                match pending {
-                    Some(pending) => pending.await.map_err(failed)?.map_err(failed),
-                    None => Err(BridgeError::other(
-                        "opening the node's sysctls failed earlier",
-                    )),
-                }
-            })
-            .await
-    }
-}
-
-impl Ctx<'_> {
     /// `CNI_IFNAME` in the pod, if it is there.
     async fn pod_interface(&self) -> Result<Option<Link>, BridgeError> {
-        self.pod()
+        self.pod
+            .get()
             .await?
             .link_by_name(&self.req.ifname)
             .await
@@ -163,11 +156,11 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
     }
     // The pod thread starts in this thread's namespace: there it first opens the node's sysctl
     // directories (needed once the veth exists), then it enters the pod's and makes its netlink
-    // socket, while this thread opens the node's.
+    // socket, while this thread opens its own netlink socket in the node's.
     let (pod_thread, host_sysctls) = pod_ns
         .spawn_thread_after(NetSysctls::open_current)
         .map_err(in_pod)?;
-    let pod_pending: PendingPod = Box::pin(pod_thread.start_connect().map_err(in_pod)?);
+    let pod_connect = pod_thread.start_connect().map_err(in_pod)?;
     let host = Netlink::connect_current()
         .await
         .map_err(|e| BridgeError::kernel("failed to open netlink", e))?;
@@ -177,11 +170,14 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
         ipam,
         masq,
         host,
-        host_sysctls: OnceCell::new(),
-        host_sysctls_pending: Mutex::new(Some(Box::pin(host_sysctls))),
+        host_sysctls: Awaited::new("opening the node's sysctls", async {
+            let failed = |e| BridgeError::kernel("failed to open the node's sysctls", e);
+            host_sysctls.await.map_err(failed)?.map_err(failed)
+        }),
         pod_thread,
-        pod: OnceCell::new(),
-        pod_pending: Mutex::new(Some(pod_pending)),
+        pod: Awaited::new("the pod's netlink connection", async {
+            pod_connect.await.map_err(in_pod)
+        }),
     };
     tracing::debug!("ADD: checks done");
     // host-local needs neither the bridge nor the veth, only its files: it reserves the address
@@ -286,13 +282,16 @@ async fn links(ctx: &Ctx<'_>, made: &mut Made) -> Result<Links, BridgeError> {
         container,
     };
     tracing::debug!(bridge = %bridge.name, host_veth = %pair.host.name, "ADD: veth pair created");
-    host::bridge_accept_ra(ctx.host_sysctls().await?, &bridge);
+    host::bridge_accept_ra(ctx.host_sysctls.get().await?, &bridge);
     let pod_sysctls = ctx
         .ipam
         .is_some()
         .then(|| pod::start_base_sysctls(&ctx.pod_thread, s, &pair.container.name));
-    let host_accept_ra =
-        pod::start_host_accept_ra(&ctx.pod_thread, ctx.host_sysctls().await?, &pair.host.name);
+    let host_accept_ra = pod::start_host_accept_ra(
+        &ctx.pod_thread,
+        ctx.host_sysctls.get().await?,
+        &pair.host.name,
+    );
     pod::configure_port(&ctx.host, s, &pair.host).await?;
     Ok(Links {
         bridge,
@@ -367,7 +366,7 @@ async fn build(
         let sysctls =
             sysctls.unwrap_or_else(|| pod::start_base_sysctls(&ctx.pod_thread, s, &req.ifname));
         pod::configure_l3(
-            ctx.pod().await?,
+            ctx.pod.get().await?,
             &ctx.pod_thread,
             sysctls,
             &pair.container,
@@ -377,8 +376,14 @@ async fn build(
         .await?;
         tracing::debug!("ADD: pod interface configured");
         if s.is_gateway {
-            host::ensure_gateways(&ctx.host, ctx.host_sysctls().await?, &bridge, &gateways, s)
-                .await?;
+            host::ensure_gateways(
+                &ctx.host,
+                ctx.host_sysctls.get().await?,
+                &bridge,
+                &gateways,
+                s,
+            )
+            .await?;
             tracing::debug!("ADD: gateway on the bridge");
         }
         if let Some(masq) = &ctx.masq {
@@ -393,7 +398,8 @@ async fn build(
             tracing::debug!("ADD: masquerade entry added");
         }
     } else if !s.disable_container_interface {
-        ctx.pod()
+        ctx.pod
+            .get()
             .await?
             .set_link_up(pair.container.index)
             .await
@@ -436,7 +442,8 @@ async fn build(
 /// Like the reference, "up" means operstate UP, not STP forwarding: on a bridge with STP on, a new
 /// port spends tens of seconds listening and learning, and ADD does not wait for that.
 async fn wait_ports(ctx: &Ctx<'_>, pair: &VethPair) -> Result<Link, BridgeError> {
-    ctx.pod()
+    ctx.pod
+        .get()
         .await?
         .wait_link_up(pair.container.index, PORT_TIMEOUT)
         .await
