@@ -7,7 +7,7 @@
 use sha2::{Digest, Sha512};
 
 use super::Attachment;
-use super::rules::Family;
+use crate::addr::IpFamily;
 use crate::error::{Error, Result};
 use crate::nftables::{NfFamily, Table};
 
@@ -68,10 +68,10 @@ impl NetworkNames {
 
     /// Comment of the network's jump rule for one IP version in the base chain:
     /// `<set name> net=<network>`.
-    pub(crate) fn jump_comment(&self, family: Family) -> String {
+    pub(crate) fn jump_comment(&self, family: IpFamily) -> String {
         let set = match family {
-            Family::V4 => &self.set_v4,
-            Family::V6 => &self.set_v6,
+            IpFamily::V4 => &self.set_v4,
+            IpFamily::V6 => &self.set_v6,
         };
         format!("{set} net={}", self.network)
     }
@@ -161,11 +161,11 @@ mod tests {
         assert_ne!(a.chain, b.chain);
         assert_eq!(a.chain.len(), "net-".len() + 16);
         assert_eq!(a.set_v4, format!("{}-v4", a.chain));
-        let jump = a.jump_comment(Family::V6);
+        let jump = a.jump_comment(IpFamily::V6);
         assert_eq!(jump, format!("{}-v6 net=mynet", a.chain));
         assert!(a.is_jump_comment(&jump));
-        assert!(a.is_jump_comment(&a.jump_comment(Family::V4)));
-        assert!(!a.is_jump_comment(&b.jump_comment(Family::V4)));
+        assert!(a.is_jump_comment(&a.jump_comment(IpFamily::V4)));
+        assert!(!a.is_jump_comment(&b.jump_comment(IpFamily::V4)));
         assert!(!a.is_jump_comment(&a.masquerade_comment));
         assert_eq!(network_of_jump_comment(&jump), Some("mynet"));
         assert!(NetworkNames::new("").is_err());

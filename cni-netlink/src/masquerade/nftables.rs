@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 
 use super::names::{self, NetworkNames, POSTROUTING, TABLE};
-use super::rules::{Family, RuleSpec};
+use super::rules::RuleSpec;
 use super::{Attachment, MasqueradeEntry};
 use crate::NetNs;
+use crate::addr::IpFamily;
 use crate::error::{Error, Result};
 use crate::nftables::batch::HOOK_POSTROUTING;
 use crate::nftables::{BaseChain, Commit, Exclusive, NfConn};
@@ -71,11 +72,11 @@ impl Exclusion {
         }
     }
 
-    fn family(&self) -> Family {
+    fn family(&self) -> IpFamily {
         if self.family_v6 {
-            Family::V6
+            IpFamily::V6
         } else {
-            Family::V4
+            IpFamily::V4
         }
     }
 }
@@ -158,8 +159,8 @@ impl Masquerade {
                 .filter(|e| !have_exclusions.contains(e.text.as_str()))
                 .collect();
             let jumps = [
-                (Family::V4, names.set_v4.as_str(), SET_ID_V4),
-                (Family::V6, names.set_v6.as_str(), SET_ID_V6),
+                (IpFamily::V4, names.set_v4.as_str(), SET_ID_V4),
+                (IpFamily::V6, names.set_v6.as_str(), SET_ID_V6),
             ];
             let missing_jumps: Vec<_> = jumps
                 .iter()
@@ -201,8 +202,8 @@ impl Masquerade {
                 batch.add_base_chain(&TABLE, &POSTROUTING_CHAIN);
                 batch.add_chain(&TABLE, &names.chain);
                 for (set, id, family) in [
-                    (&names.set_v4, SET_ID_V4, Family::V4),
-                    (&names.set_v6, SET_ID_V6, Family::V6),
+                    (&names.set_v4, SET_ID_V4, IpFamily::V4),
+                    (&names.set_v6, SET_ID_V6, IpFamily::V6),
                 ] {
                     batch.add_set(&TABLE, set, id, family.set_key_type(), family.addr_len());
                 }
@@ -448,10 +449,10 @@ mod tests {
         assert_eq!(e.text, "10.1.0.0/16");
         assert_eq!(e.network, [10, 1, 0, 0]);
         assert_eq!(e.mask, [255, 255, 0, 0]);
-        assert_eq!(e.family(), Family::V4);
+        assert_eq!(e.family(), IpFamily::V4);
         let e = Exclusion::new(&"fd00:1::5/64".parse().unwrap());
         assert_eq!(e.text, "fd00:1::/64");
-        assert_eq!(e.family(), Family::V6);
+        assert_eq!(e.family(), IpFamily::V6);
         assert_eq!(e.mask.iter().filter(|b| **b == 0xff).count(), 8);
         let [v4, v6] = multicast();
         assert_eq!(

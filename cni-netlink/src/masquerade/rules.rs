@@ -1,6 +1,7 @@
 //! The rule shapes of the masquerade table, as nf_tables expressions, and the IP-version
 //! specifics (header offsets, address lengths, set key types) they depend on.
 
+use crate::addr::IpFamily;
 use crate::nftables::expr::{META_NFPROTO, PAYLOAD_NETWORK_HEADER};
 use crate::nftables::{Expr, Verdict};
 
@@ -11,52 +12,44 @@ const NFPROTO_IPV6: u8 = 10;
 const TYPE_IPADDR: u32 = 7;
 const TYPE_IP6ADDR: u32 = 8;
 
-/// The IP version a rule or set is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Family {
-    /// IPv4: 4-byte addresses.
-    V4,
-    /// IPv6: 16-byte addresses.
-    V6,
-}
-
-impl Family {
+// The nf_tables specifics of each IP version, on the crate's own `IpFamily`.
+impl IpFamily {
     /// The `meta nfproto` value of this family.
     fn nfproto(self) -> &'static [u8] {
         match self {
-            Family::V4 => &[NFPROTO_IPV4],
-            Family::V6 => &[NFPROTO_IPV6],
+            IpFamily::V4 => &[NFPROTO_IPV4],
+            IpFamily::V6 => &[NFPROTO_IPV6],
         }
     }
 
     /// Address length in bytes.
     pub(crate) fn addr_len(self) -> u32 {
         match self {
-            Family::V4 => 4,
-            Family::V6 => 16,
+            IpFamily::V4 => 4,
+            IpFamily::V6 => 16,
         }
     }
 
     /// Offsets of the source and destination address in the network header.
     fn saddr_offset(self) -> u32 {
         match self {
-            Family::V4 => 12,
-            Family::V6 => 8,
+            IpFamily::V4 => 12,
+            IpFamily::V6 => 8,
         }
     }
 
     fn daddr_offset(self) -> u32 {
         match self {
-            Family::V4 => 16,
-            Family::V6 => 24,
+            IpFamily::V4 => 16,
+            IpFamily::V6 => 24,
         }
     }
 
     /// nft's datatype number of the address type, the key type of address sets.
     pub(crate) fn set_key_type(self) -> u32 {
         match self {
-            Family::V4 => TYPE_IPADDR,
-            Family::V6 => TYPE_IP6ADDR,
+            IpFamily::V4 => TYPE_IPADDR,
+            IpFamily::V6 => TYPE_IP6ADDR,
         }
     }
 
@@ -81,7 +74,7 @@ pub(crate) enum RuleSpec<'a> {
     /// `meta nfproto F ip[6] saddr @set jump chain`.
     JumpIfSourceInSet {
         /// IP version of the set.
-        family: Family,
+        family: IpFamily,
         /// The set of source addresses.
         set: &'a str,
         /// The set's batch-local id (lets the rule reference a set created in the same batch).
@@ -92,7 +85,7 @@ pub(crate) enum RuleSpec<'a> {
     /// `meta nfproto F ip[6] daddr <net>/<prefix> return`.
     ReturnIfDestinationIn {
         /// IP version.
-        family: Family,
+        family: IpFamily,
         /// The network address bytes (already masked).
         network: &'a [u8],
         /// The mask bytes (same length as `network`).
@@ -146,7 +139,7 @@ mod tests {
     #[test]
     fn jump_rule_loads_the_source_and_looks_it_up() {
         let rule = RuleSpec::JumpIfSourceInSet {
-            family: Family::V6,
+            family: IpFamily::V6,
             set: "pods",
             set_id: 2,
             chain: "net-x",
@@ -191,7 +184,7 @@ mod tests {
     #[test]
     fn return_rule_uses_bitwise_only_for_partial_masks() {
         let partial = RuleSpec::ReturnIfDestinationIn {
-            family: Family::V4,
+            family: IpFamily::V4,
             network: &[10, 0, 0, 0],
             mask: &[255, 0, 0, 0],
         };
@@ -201,13 +194,13 @@ mod tests {
         );
         assert_eq!(partial.exprs()[3], Expr::Mask(&[255, 0, 0, 0]));
         let host = RuleSpec::ReturnIfDestinationIn {
-            family: Family::V4,
+            family: IpFamily::V4,
             network: &[10, 0, 0, 1],
             mask: &[255; 4],
         };
         assert_eq!(kinds(&host), ["meta", "cmp", "payload", "cmp", "immediate"]);
         let all = RuleSpec::ReturnIfDestinationIn {
-            family: Family::V6,
+            family: IpFamily::V6,
             network: &[0; 16],
             mask: &[0; 16],
         };
