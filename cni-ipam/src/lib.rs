@@ -75,6 +75,6 @@ pub use error::{ErrorKind, IpamError, Result};
 pub use host_local::HostLocal;
 pub use ipam::{Ipam, add_then, release};
 pub use plugin::IpamPlugin;
-pub use request::IpamRequest;
+pub use request::{AddParts, IpamRequest};
 pub use select::ipam_for;
 pub use static_ipam::{StaticConfig, StaticIpam};

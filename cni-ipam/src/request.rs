@@ -38,6 +38,38 @@ fn plain(delegate: &Delegate) -> Result<NetConf> {
     Ok(NetConf::from_slice(delegate.stdin())?)
 }
 
+/// What [`IpamRequest::from_add`] takes of an [`AddRequest`], owned (see
+/// [`IpamRequest::from_add_parts`]).
+#[derive(Debug, Clone)]
+pub struct AddParts {
+    /// `CNI_CONTAINERID`.
+    pub container_id: String,
+    /// `CNI_IFNAME`.
+    pub ifname: String,
+    /// `CNI_NETNS`.
+    pub netns: PathBuf,
+    /// `CNI_ARGS`, parsed.
+    pub args: CniArgs,
+    /// The configuration's spec version.
+    pub version: Version,
+    /// The calling plugin's environment and stdin (the complete configuration).
+    pub delegate: Delegate,
+}
+
+impl AddParts {
+    /// The parts of `req`, copied.
+    pub fn of<C>(req: &AddRequest<C>) -> AddParts {
+        AddParts {
+            container_id: req.container_id.clone(),
+            ifname: req.ifname.clone(),
+            netns: req.netns.clone(),
+            args: req.args.clone(),
+            version: req.version,
+            delegate: req.delegate.clone(),
+        }
+    }
+}
+
 impl IpamRequest {
     /// A request for the attachment `(container_id, ifname)` on `config`, with no `CNI_ARGS`.
     /// The version is read from the config (a bad one is an error).
@@ -80,14 +112,39 @@ impl IpamRequest {
 
     /// The request a plugin's ADD makes of its IPAM.
     pub fn from_add<C>(req: &AddRequest<C>) -> Result<Self> {
+        Self::from_add_parts(AddParts::of(req))
+    }
+
+    /// [`IpamRequest::from_add`] from the parts of the ADD it takes, owned: for a plugin that
+    /// builds the request on another thread (reading the configuration is most of the work).
+    ///
+    /// ```
+    /// use cni_ipam::{AddParts, IpamRequest};
+    /// use cni_skel::{CniEnv, Delegate};
+    ///
+    /// let config = br#"{"cniVersion":"1.0.0","name":"net","type":"bridge",
+    ///     "ipam":{"type":"host-local","subnet":"10.1.0.0/24"}}"#;
+    /// let parts = AddParts {
+    ///     container_id: "c1".into(),
+    ///     ifname: "eth0".into(),
+    ///     netns: "/var/run/netns/c1".into(),
+    ///     args: Default::default(),
+    ///     version: cni_types::Version::V1_0_0,
+    ///     delegate: Delegate::new(CniEnv::default(), &config[..], cni_types::Version::V1_0_0),
+    /// };
+    /// let req = std::thread::spawn(move || IpamRequest::from_add_parts(parts)).join().unwrap()?;
+    /// assert_eq!(req.ipam_type(), Some("host-local"));
+    /// # Ok::<(), cni_ipam::IpamError>(())
+    /// ```
+    pub fn from_add_parts(parts: AddParts) -> Result<Self> {
         Ok(IpamRequest {
-            container_id: req.container_id.clone(),
-            ifname: req.ifname.clone(),
-            netns: Some(req.netns.clone()),
-            args: req.args.clone(),
-            config: plain(&req.delegate)?,
-            version: req.version,
-            delegate: Some(req.delegate.clone()),
+            config: plain(&parts.delegate)?,
+            container_id: parts.container_id,
+            ifname: parts.ifname,
+            netns: Some(parts.netns),
+            args: parts.args,
+            version: parts.version,
+            delegate: Some(parts.delegate),
         })
     }
 

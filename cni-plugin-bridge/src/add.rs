@@ -8,20 +8,20 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use cni_netlink::masquerade::Attachment;
 use cni_netlink::sysctl::NetSysctls;
 use cni_netlink::{Link, LinkKind, NetNs, Netlink, NsThread, VethPair};
 use cni_skel::AddRequest;
-use cni_types::{CniResult, Result100, Version};
+use cni_types::{CniError, CniResult, Result100, Version};
 use ipnetwork::IpNetwork;
 use tokio::sync::OnceCell;
 
 use crate::config::{BridgeConf, Settings};
 use crate::error::BridgeError;
-use crate::ipam::{Ipam, PendingAdd};
+use crate::ipam::{self, EarlyAdd, Ipam};
 use crate::masq::Masq;
 use crate::plugin::load_settings;
 use crate::pod::PendingSysctls;
@@ -49,11 +49,13 @@ struct Made {
 /// The future of a value another thread makes.
 type Making<T> = Pin<Box<dyn Future<Output = Result<T, BridgeError>> + Send>>;
 
-/// A value the pod thread is still making: awaited where it is first needed, then kept.
+/// A value the pod thread is still making: awaited where it is first needed, then kept (a
+/// failure too: every later wait answers with the same error).
 struct Awaited<T> {
     value: OnceCell<T>,
     pending: Mutex<Option<Making<T>>>,
-    /// What it is, for the error when an earlier await of it failed.
+    failed: OnceLock<CniError>,
+    /// What it is, for the error when an earlier wait for it was abandoned.
     what: &'static str,
 }
 
@@ -65,6 +67,7 @@ impl<T> Awaited<T> {
         Awaited {
             value: OnceCell::new(),
             pending: Mutex::new(Some(Box::pin(pending))),
+            failed: OnceLock::new(),
             what,
         }
     }
@@ -75,11 +78,23 @@ impl<T> Awaited<T> {
             .get_or_try_init(|| async {
                 let pending = self.pending.lock().ok().and_then(|mut p| p.take());
                 match pending {
-                    Some(pending) => pending.await,
-                    None => Err(BridgeError::other(format!("{} failed earlier", self.what))),
+                    Some(pending) => pending.await.map_err(|e| {
+                        let e = CniError::from(e);
+                        let _ = self.failed.set(e.clone());
+                        BridgeError::Cni(e)
+                    }),
+                    None => Err(match self.failed.get() {
+                        Some(e) => BridgeError::Cni(e.clone()),
+                        None => BridgeError::other(format!("{} failed earlier", self.what)),
+                    }),
                 }
             })
             .await
+    }
+
+    /// The value, if it has been waited for and was made.
+    fn ready(&self) -> Option<&T> {
+        self.value.get()
     }
 }
 
@@ -87,7 +102,10 @@ impl<T> Awaited<T> {
 struct Ctx<'a> {
     req: &'a AddRequest<BridgeConf>,
     s: Settings,
+    /// The IPAM when it is not host-local (static, delegated), checked on this thread.
     ipam: Option<Ipam>,
+    /// host-local's ADD, checked and run on the pod thread.
+    early: Option<Awaited<EarlyAdd>>,
     masq: Option<Masq>,
     host: Netlink,
     /// The node's `net.ipv4`/`net.ipv6` sysctls, opened by the pod thread before it entered
@@ -128,17 +146,26 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
     // Everything that can be checked without changing anything is checked first, so a bad
     // call leaves nothing behind (not even a new bridge). Errors are reported in the order of
     // the checks: the IPAM configuration, the netns, the names masquerading and the spoof check
-    // record, then netlink.
+    // record, then netlink. host-local's checks (its configuration, its state directory) run on
+    // the pod thread with its reservation, while this thread has the links made: a failure
+    // there undoes the veth pair, and a node's first ADD waits for them before it makes the
+    // bridge. When a check of this thread fails, host-local's are made here first, so that
+    // its error still comes first.
+    let host_local = s.ipam_type.as_deref() == Some("host-local");
+    let ipam_first = |e: BridgeError| match host_local {
+        true => Ipam::for_add("host-local", req).err().unwrap_or(e),
+        false => e,
+    };
     let pod_ns = NetNs::open(&req.netns).map_err(|e| {
         BridgeError::kernel_with_code(4, format!("failed to open netns {:?}", req.netns), e)
     });
     let ipam = match &s.ipam_type {
-        Some(t) => Some(Ipam::for_add(t, req)?),
-        None => None,
+        Some(t) if !host_local => Some(Ipam::for_add(t, req)?),
+        _ => None,
     };
-    let pod_ns = pod_ns?;
+    let pod_ns = pod_ns.map_err(ipam_first)?;
     let masq = match (s.ip_masq && s.is_layer3()).then_some(s.masq_backend) {
-        Some(backend) => Some(Masq::open(backend)?),
+        Some(backend) => Some(Masq::open(backend).map_err(ipam_first)?),
         None => None,
     };
     // nftables records the attachment in an element comment of bounded length: an id too long
@@ -146,13 +173,15 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
     if let Some(Masq::Nft(_)) = &masq
         && let Err(e) = Attachment::new(&req.container_id, &req.ifname).check_recordable()
     {
-        return Err(BridgeError::env(format!(
+        return Err(ipam_first(BridgeError::env(format!(
             "container id cannot be used for IP masquerading: {e}"
-        )));
+        ))));
     }
     // Likewise an id that cannot name the spoof-check chains.
     if s.mac_spoof_check {
-        SpoofCheck::new(&req.container_id, &req.ifname).check()?;
+        SpoofCheck::new(&req.container_id, &req.ifname)
+            .check()
+            .map_err(ipam_first)?;
     }
     // The pod thread starts in this thread's namespace: there it first opens the node's sysctl
     // directories (needed once the veth exists), then it enters the pod's and makes its netlink
@@ -161,6 +190,15 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
         .spawn_thread_after(NetSysctls::open_current)
         .map_err(in_pod)?;
     let pod_connect = pod_thread.start_connect().map_err(in_pod)?;
+    // host-local needs neither the bridge nor the veth, only its files: after its socket, the
+    // pod thread checks it and reserves the address while this thread has the kernel make the
+    // links.
+    let early = host_local.then(|| {
+        Awaited::new(
+            "host-local's ADD",
+            ipam::start_host_local_add(req, &pod_thread),
+        )
+    });
     let host = Netlink::connect_current()
         .await
         .map_err(|e| BridgeError::kernel("failed to open netlink", e))?;
@@ -168,6 +206,7 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
         req,
         s,
         ipam,
+        early,
         masq,
         host,
         host_sysctls: Awaited::new("opening the node's sysctls", async {
@@ -180,16 +219,13 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
         }),
     };
     tracing::debug!("ADD: checks done");
-    // host-local needs neither the bridge nor the veth, only its files: it reserves the address
-    // on the pod thread (after its socket) while this thread has the kernel make the links.
-    let early = ctx.ipam.as_ref().and_then(|i| i.start_add(&ctx.pod_thread));
-    // Then, still before the veth exists, it opens the pod's sysctl directories, so that the
-    // pod interface's sysctls take one short open each once it does.
-    if ctx.ipam.is_some() {
+    // Then, still before the veth exists, the pod thread opens the pod's sysctl directories, so
+    // that the pod interface's sysctls take one short open each once it does.
+    if ctx.s.ipam_type.is_some() {
         let _ = ctx.pod_thread.prepare_sysctls();
     }
     let mut made = Made::default();
-    let r = match build(&ctx, early, &mut made).await {
+    let r = match build(&ctx, &mut made).await {
         Ok(result) => Ok(result),
         Err(e) => {
             undo(&ctx, &made).await;
@@ -242,6 +278,9 @@ async fn links(ctx: &Ctx<'_>, made: &mut Made) -> Result<Links, BridgeError> {
     let ready = match existing {
         Some(found) if attachable => BridgeState::Found(found),
         existing => {
+            if let Some(early) = &ctx.early {
+                early.get().await?;
+            }
             if ctx.pod_interface().await?.is_some() {
                 return Err(pod::ifname_taken(req));
             }
@@ -283,8 +322,8 @@ async fn links(ctx: &Ctx<'_>, made: &mut Made) -> Result<Links, BridgeError> {
     };
     tracing::debug!(bridge = %bridge.name, host_veth = %pair.host.name, "ADD: veth pair created");
     host::bridge_accept_ra(ctx.host_sysctls.get().await?, &bridge);
-    let pod_sysctls = ctx
-        .ipam
+    let pod_sysctls = s
+        .ipam_type
         .is_some()
         .then(|| pod::start_base_sysctls(&ctx.pod_thread, s, &pair.container.name));
     let host_accept_ra = pod::start_host_accept_ra(
@@ -301,21 +340,20 @@ async fn links(ctx: &Ctx<'_>, made: &mut Made) -> Result<Links, BridgeError> {
     })
 }
 
-async fn build(
-    ctx: &Ctx<'_>,
-    early: Option<PendingAdd>,
-    made: &mut Made,
-) -> Result<CniResult, BridgeError> {
+async fn build(ctx: &Ctx<'_>, made: &mut Made) -> Result<CniResult, BridgeError> {
     let (req, s) = (ctx.req, &ctx.s);
     let links = links(ctx, made).await;
-    // The early IPAM is settled whatever happened to the links, so that a failure releases
-    // what it reserved; a link error is the one reported, as in the reference's order.
-    let early = match early {
-        Some(job) => {
-            let done = job.await;
-            made.ipam = done.is_ok();
-            Some(done)
-        }
+    // host-local's ADD is settled whatever happened to the links, so that a failure releases
+    // what it reserved. A failed check of it is reported first (it comes first in the order of
+    // the checks); a link error before a failed reservation, as in the reference's order.
+    let early = match &ctx.early {
+        Some(early) => match early.get().await {
+            Ok(done) => {
+                made.ipam = done.reserved();
+                Some(done)
+            }
+            Err(check) => return Err(check),
+        },
         None => None,
     };
     let Links {
@@ -346,15 +384,16 @@ async fn build(
         SpoofCheck::new(&req.container_id, &req.ifname).setup(&pair.host.name, container_mac)?;
     }
 
-    if let Some(ipam) = &ctx.ipam {
-        let ipam_result = match early {
-            Some(done) => done?,
-            None => {
-                let done = ipam.add().await?;
-                made.ipam = true;
-                done
-            }
-        };
+    let ipam_result = match (early, &ctx.ipam) {
+        (Some(done), _) => Some(done.take()?),
+        (None, Some(ipam)) => {
+            let done = ipam.add().await?;
+            made.ipam = true;
+            Some(done)
+        }
+        (None, None) => None,
+    };
+    if let Some(ipam_result) = ipam_result {
         tracing::debug!("ADD: IPAM done");
         result.ips = ipam_result.ips;
         result.routes = ipam_result.routes;
@@ -473,8 +512,13 @@ async fn undo(ctx: &Ctx<'_>, made: &Made) {
     {
         tracing::warn!(error = %e, "undo: removing the MAC spoof check");
     }
+    let early = ctx
+        .early
+        .as_ref()
+        .and_then(|e| e.ready())
+        .map(EarlyAdd::ipam);
     if made.ipam
-        && let Some(ipam) = &ctx.ipam
+        && let Some(ipam) = early.or(ctx.ipam.as_ref())
     {
         ipam.release().await;
     }

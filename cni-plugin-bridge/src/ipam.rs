@@ -3,18 +3,17 @@
 //!
 //! host-local runs through its `*_blocking` verbs on a thread the call already has, never on
 //! tokio's blocking pool (a pool thread would cost a thread start, and a malloc arena, per call):
-//! ADD on the pod-namespace thread, started before the bridge and the veth are made so the two
-//! overlap ([`Ipam::start_add`]); the other verbs on the calling thread, which has nothing else to
-//! do meanwhile.
+//! ADD on the pod-namespace thread, its configuration checks included, started before the bridge
+//! and the veth are made so the two overlap ([`start_host_local_add`]); the other verbs on the
+//! calling thread, which has nothing else to do meanwhile.
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Mutex;
 
 use cni_ipam::host_local::config::HostLocalConfig;
 use cni_ipam::host_local::disk::DiskStore;
-use cni_ipam::{HostLocal, IpamRequest, StaticConfig};
+use cni_ipam::{AddParts, HostLocal, IpamRequest, StaticConfig};
 use cni_netlink::NsThread;
 use cni_skel::{AddRequest, CheckRequest, DelRequest, GcRequest, StatusRequest};
 use cni_types::Result100;
@@ -46,8 +45,69 @@ fn host_local_add(
     }
 }
 
-/// An IPAM ADD running on another thread ([`Ipam::start_add`]).
-pub(crate) type PendingAdd = Pin<Box<dyn Future<Output = Result<Result100, BridgeError>> + Send>>;
+/// host-local's ADD, checked and run on the pod thread ([`start_host_local_add`]): the IPAM,
+/// for a release after a failure, and the reservation's outcome.
+pub(crate) struct EarlyAdd {
+    ipam: Ipam,
+    outcome: Mutex<Option<Result<Result100, BridgeError>>>,
+}
+
+impl EarlyAdd {
+    /// The IPAM, to release the reservation with.
+    pub(crate) fn ipam(&self) -> &Ipam {
+        &self.ipam
+    }
+
+    /// Whether the address was reserved (not yet taken with [`EarlyAdd::take`]).
+    pub(crate) fn reserved(&self) -> bool {
+        self.outcome
+            .lock()
+            .is_ok_and(|outcome| matches!(*outcome, Some(Ok(_))))
+    }
+
+    /// The reservation's outcome (once).
+    pub(crate) fn take(&self) -> Result<Result100, BridgeError> {
+        self.outcome
+            .lock()
+            .ok()
+            .and_then(|mut outcome| outcome.take())
+            .unwrap_or_else(|| Err(BridgeError::other("the IPAM result was taken already")))
+    }
+}
+
+/// Starts host-local's whole ADD on `thread` (the call's pod-namespace thread, idle while this
+/// thread has the bridge and the veth pair made: host-local needs neither, only its files).
+/// There [`Ipam::for_add`]'s checks run first (the configuration, the state directory), then
+/// the address is reserved, while the kernel works on the links. The future's error is a
+/// failed check, when nothing was reserved; a failed reservation is in [`EarlyAdd`].
+///
+/// Whoever starts it must await it, also when the links fail, and release what it reserved.
+pub(crate) fn start_host_local_add<C>(
+    r: &AddRequest<C>,
+    thread: &NsThread,
+) -> impl Future<Output = Result<EarlyAdd, BridgeError>> + Send + 'static {
+    let (parts, cni_path) = (AddParts::of(r), r.cni_path.clone());
+    let started = thread.start(move || {
+        let req = IpamRequest::from_add_parts(parts)?;
+        let ipam = Ipam::for_add_request("host-local", req, &cni_path)?;
+        let outcome = match &ipam.inner {
+            Inner::HostLocal(h, opened) => {
+                host_local_add(*h, &ipam.req, take(opened)).map_err(BridgeError::from)
+            }
+            Inner::Other(_) => Err(BridgeError::other("host-local expected")),
+        };
+        Ok(EarlyAdd {
+            ipam,
+            outcome: Mutex::new(Some(outcome)),
+        })
+    });
+    async move {
+        started
+            .map_err(|e| BridgeError::kernel("failed to run the IPAM", e))?
+            .await
+            .map_err(|e| BridgeError::kernel("failed to run the IPAM", e))?
+    }
+}
 
 /// Which IPAM serves the call.
 enum Inner {
@@ -93,7 +153,15 @@ impl Ipam {
     /// directory, are checked here, before the plugin changes anything: a bad `ipam` section or
     /// an unusable `dataDir` fails the ADD without leaving a new bridge behind.
     pub(crate) fn for_add<C>(t: &str, r: &AddRequest<C>) -> Result<Ipam, BridgeError> {
-        let req = IpamRequest::from_add(r)?;
+        Self::for_add_request(t, IpamRequest::from_add(r)?, &r.cni_path)
+    }
+
+    /// [`Ipam::for_add`] with the request built.
+    fn for_add_request(
+        t: &str,
+        req: IpamRequest,
+        cni_path: &[PathBuf],
+    ) -> Result<Ipam, BridgeError> {
         let mut opened = None;
         match t {
             "host-local" => {
@@ -104,7 +172,7 @@ impl Ipam {
             "static" => drop(StaticConfig::from_request(&req)?),
             _ => {}
         }
-        let ipam = Self::new(t, req, &r.cni_path)?;
+        let ipam = Self::new(t, req, cni_path)?;
         if let Inner::HostLocal(_, slot) = &ipam.inner
             && let Ok(mut slot) = slot.lock()
         {
@@ -138,32 +206,6 @@ impl Ipam {
         Ok(match &self.inner {
             Inner::HostLocal(h, opened) => host_local_add(*h, &self.req, take(opened))?,
             Inner::Other(i) => i.add(&self.req).await?,
-        })
-    }
-
-    /// Starts host-local's ADD on `thread` (the call's pod-namespace thread, which is idle while
-    /// the bridge and the veth pair are made: host-local needs neither, only its files), so the
-    /// reservation is made while the kernel works on the links. `None` for any other IPAM, which
-    /// [`Ipam::add`] runs in the reference's order, after the veth.
-    ///
-    /// The result is the ADD's (or the thread's error). Whoever starts it must await it, also
-    /// when the links fail, and release what it reserved.
-    pub(crate) fn start_add(&self, thread: &NsThread) -> Option<PendingAdd> {
-        let Inner::HostLocal(h, opened) = &self.inner else {
-            return None;
-        };
-        let (h, req, opened) = (*h, self.req.clone(), take(opened));
-        let started = thread.start(move || host_local_add(h, &req, opened));
-        Some(match started {
-            Ok(job) => Box::pin(async move {
-                job.await
-                    .map_err(|e| BridgeError::kernel("failed to run the IPAM", e))?
-                    .map_err(BridgeError::from)
-            }),
-            Err(e) => Box::pin(std::future::ready(Err(BridgeError::kernel(
-                "failed to run the IPAM",
-                e,
-            )))),
         })
     }
 

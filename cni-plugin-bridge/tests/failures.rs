@@ -111,6 +111,59 @@ fn ipam_failure_removes_the_links_made_meanwhile() {
     );
 }
 
+/// host-local's configuration and state directory are checked on the pod thread while the veth
+/// pair is made (on a node that has its bridge): a failed check removes the pair again, reserves
+/// nothing and is reported with its own code.
+#[test]
+fn host_local_check_failing_after_the_veth_removes_it() {
+    let (node, pod, data) = setup();
+    let c = conf("1.0.0", &data, &["10.1.0.0/24"], json!({}));
+    Call::new(OURS, "ADD", &pod).run(&node, &c).expect_ok();
+    let veths_before = veth_names(&node);
+
+    // A state directory that cannot be made: a path under a regular file.
+    let blocker = data.path().join("blocker");
+    std::fs::write(&blocker, b"x").unwrap();
+    let mut bad = c.clone();
+    bad["ipam"]["dataDir"] = json!(blocker.join("data").to_string_lossy());
+    let second_pod = node.pod("pod2");
+    let mut call = Call::new(OURS, "ADD", &second_pod);
+    call.container_id = "ctr2";
+    let out = call.run(&node, &bad);
+    assert_eq!(out.code(), 5, "{}", out.json);
+    assert!(
+        out.json["msg"].as_str().unwrap().contains("blocker"),
+        "{}",
+        out.json
+    );
+    assert_eq!(
+        veth_names(&node),
+        veths_before,
+        "the pair made meanwhile is gone"
+    );
+    assert!(link(&second_pod, "eth0").is_none());
+    assert_eq!(reservations(&data, "testnet"), 1);
+}
+
+/// The order of the checks holds though host-local's run on the pod thread: with both the
+/// IPAM configuration and the netns bad, the IPAM's error is the one reported.
+#[test]
+fn a_bad_host_local_config_is_reported_before_a_bad_netns() {
+    let (node, pod, data) = setup();
+    let mut c = conf("1.0.0", &data, &["10.1.0.0/24"], json!({}));
+    c["ipam"]["ranges"][0][0]["rangeStart"] = json!("10.9.0.5");
+    let mut call = Call::new(OURS, "ADD", &pod);
+    call.netns = "/proc/self/ns/nonexistent".to_owned();
+    let out = call.run(&node, &c);
+    assert_eq!(out.code(), 7, "{}", out.json);
+    assert!(
+        out.json["msg"].as_str().unwrap().contains("10.9.0.5"),
+        "{}",
+        out.json
+    );
+    assert_untouched(&node, &pod, &data);
+}
+
 #[test]
 fn ifname_already_in_the_pod() {
     let (node, pod, data) = setup();
