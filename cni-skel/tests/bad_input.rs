@@ -52,6 +52,20 @@ fn missing_or_invalid_network_name() {
     assert_eq!(e.details, "-bad");
 }
 
+/// The first stage reads `name` and `cniVersion` of a config that repeats them as the whole
+/// config is read: the last one counts.
+#[test]
+fn a_repeated_name_or_version_counts_once_the_last() {
+    let e = add_error(br#"{"cniVersion":"1.0.0","name":"n","name":"-bad","type":"r"}"#);
+    assert_eq!(
+        (e.code, e.details.as_str()),
+        (ErrorCode::InvalidConfig, "-bad")
+    );
+    let e = add_error(br#"{"cniVersion":"1.0.0","cniVersion":7,"name":"n","type":"r"}"#);
+    assert_eq!(e.code, ErrorCode::DecodingFailure, "{e}");
+    assert!(e.msg.contains("cniVersion"), "{e}");
+}
+
 #[test]
 fn plugin_section_of_the_wrong_type_is_invalid_config() {
     let e = add_error(br#"{"cniVersion":"1.0.0","name":"n","type":"r","failWith":"soon"}"#);

@@ -129,15 +129,49 @@ pub(crate) fn prepare(
     Ok(call)
 }
 
+/// The two keys of the config the first stage reads.
+#[derive(serde::Deserialize)]
+struct Head {
+    #[serde(default)]
+    name: Option<Value>,
+    #[serde(default, rename = "cniVersion")]
+    cni_version: Option<Value>,
+}
+
+impl Head {
+    fn get(&self, key: &str) -> Option<&Value> {
+        match key {
+            "name" => self.name.as_ref(),
+            "cniVersion" => self.cni_version.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 /// The reference's `validateConfig`: the config must be a JSON object whose `name` is a string
 /// (code 6 otherwise), not empty and made of valid characters (code 7).
-fn validate_config(stdin: &[u8]) -> Result<serde_json::Map<String, Value>, CniError> {
+///
+/// Read into [`Head`], which skips every other key without building it; only a config that
+/// fails that (not an object, a repeated key, bad JSON) is read again as a whole, for the same
+/// verdict and message (a repeated key is no error there: the last one wins).
+fn validate_config(stdin: &[u8]) -> Result<Head, CniError> {
     let decode = |detail: String| {
         CniError::decoding_failure(format!("error unmarshall network config: {detail}"))
     };
-    let value: Value = serde_json::from_slice(stdin).map_err(|e| decode(e.to_string()))?;
-    let Value::Object(config) = value else {
-        return Err(decode(format!("expected a JSON object, got {value}")));
+    // A derived struct also reads a JSON array (by position): only an object takes the short way.
+    let object = stdin.trim_ascii_start().starts_with(b"{");
+    let config = match serde_json::from_slice::<Head>(stdin) {
+        Ok(head) if object => head,
+        _ => {
+            let value: Value = serde_json::from_slice(stdin).map_err(|e| decode(e.to_string()))?;
+            let Value::Object(mut config) = value else {
+                return Err(decode(format!("expected a JSON object, got {value}")));
+            };
+            Head {
+                name: config.remove("name"),
+                cni_version: config.remove("cniVersion"),
+            }
+        }
     };
     match config.get("name") {
         None | Some(Value::Null) => validate::network_name("")?,
