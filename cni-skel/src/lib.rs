@@ -63,7 +63,7 @@ pub use env::{
 pub use error::SkelError;
 pub use plugin::logging::{LOG_ENV, LOG_FILE_ENV, init_logging};
 pub use plugin::{
-    AddRequest, CheckRequest, DelRequest, GcRequest, Outcome, Plugin, Reply, StatusRequest, handle,
-    keep_until_exit, main, run, run_in, run_with,
+    AddRequest, CheckRequest, DelRequest, GcRequest, Outcome, Plugin, Reply, StatusRequest, c_main,
+    handle, keep_until_exit, main, run, run_in, run_with,
 };
 pub use runtime::{CniRuntime, RuntimeConf, load_conf_list};

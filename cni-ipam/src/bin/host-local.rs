@@ -1,4 +1,5 @@
 //! `host-local`: a drop-in replacement for the Go host-local IPAM plugin, sharing its state.
+#![no_main]
 
 /// Built for musl (as `scripts/build-plugins` does), the plugin allocates with dlmalloc: musl's
 /// own malloc returns freed memory to the kernel at once. See the `bridge` binary.
@@ -6,6 +7,11 @@
 #[global_allocator]
 static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
-fn main() -> std::process::ExitCode {
-    cni_skel::main(cni_ipam::IpamPlugin::new(cni_ipam::HostLocal, "host-local"))
+/// The process's entry point, without the Rust runtime's start-up: see [`cni_skel::c_main`].
+#[unsafe(no_mangle)]
+pub extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    cni_skel::c_main(cni_ipam::IpamPlugin::new(cni_ipam::HostLocal, "host-local"))
 }

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::delegate::Delegate;
 
 pub use dispatch::{Outcome, Reply, handle};
-pub use run::{keep_until_exit, main, run, run_in, run_with};
+pub use run::{c_main, keep_until_exit, main, run, run_in, run_with};
 
 /// A CNI plugin: what it does for each verb, and which spec versions it speaks.
 ///
