@@ -106,6 +106,7 @@ fn scenario(
         .into_iter()
         .filter(|v| observe == Observe::Timed || v.is_plugin())
         .collect();
+    bins.drop_cached();
     let mut worlds = Vec::with_capacity(list.len());
     for (k, v) in list.iter().enumerate() {
         let mut world = World::new(
