@@ -86,18 +86,21 @@ pub(crate) fn start_host_local_add<C>(
     r: &AddRequest<C>,
     thread: &NsThread,
 ) -> impl Future<Output = Result<EarlyAdd, BridgeError>> + Send + 'static {
-    let (parts, cni_path) = (AddParts::of(r), r.cni_path.clone());
+    let parts = AddParts::of(r);
     let started = thread.start(move || {
+        // Ipam::for_add's checks for host-local: the configuration, then the state directory.
         let req = IpamRequest::from_add_parts(parts)?;
-        let ipam = Ipam::for_add_request("host-local", req, &cni_path)?;
-        let outcome = match &ipam.inner {
-            Inner::HostLocal(h, opened) => {
-                host_local_add(*h, &ipam.req, take(opened)).map_err(BridgeError::from)
-            }
-            Inner::Other(_) => Err(BridgeError::other("host-local expected")),
-        };
+        let conf = HostLocalConfig::from_request(&req)?;
+        let store = DiskStore::open(&conf.data_dir, &conf.network)?;
+        let h = HostLocal::new();
+        let outcome = h
+            .add_blocking_in(&req, conf, &store)
+            .map_err(BridgeError::from);
         Ok(EarlyAdd {
-            ipam,
+            ipam: Ipam {
+                inner: Inner::HostLocal(h, Mutex::new(None)),
+                req,
+            },
             outcome: Mutex::new(Some(outcome)),
         })
     });
@@ -153,15 +156,7 @@ impl Ipam {
     /// directory, are checked here, before the plugin changes anything: a bad `ipam` section or
     /// an unusable `dataDir` fails the ADD without leaving a new bridge behind.
     pub(crate) fn for_add<C>(t: &str, r: &AddRequest<C>) -> Result<Ipam, BridgeError> {
-        Self::for_add_request(t, IpamRequest::from_add(r)?, &r.cni_path)
-    }
-
-    /// [`Ipam::for_add`] with the request built.
-    fn for_add_request(
-        t: &str,
-        req: IpamRequest,
-        cni_path: &[PathBuf],
-    ) -> Result<Ipam, BridgeError> {
+        let req = IpamRequest::from_add(r)?;
         let mut opened = None;
         match t {
             "host-local" => {
@@ -172,7 +167,7 @@ impl Ipam {
             "static" => drop(StaticConfig::from_request(&req)?),
             _ => {}
         }
-        let ipam = Self::new(t, req, cni_path)?;
+        let ipam = Self::new(t, req, &r.cni_path)?;
         if let Inner::HostLocal(_, slot) = &ipam.inner
             && let Ok(mut slot) = slot.lock()
         {
