@@ -26,23 +26,12 @@ pub(crate) struct Ipam {
     req: IpamRequest,
 }
 
-/// The configuration and store [`Ipam::for_add`] opened, for the ADD that takes them.
-type Opened = Mutex<Option<(HostLocalConfig, DiskStore)>>;
-
-fn take(opened: &Opened) -> Option<(HostLocalConfig, DiskStore)> {
-    opened.lock().ok().and_then(|mut o| o.take())
-}
-
-/// host-local's ADD, with what [`Ipam::for_add`] opened when it did.
-fn host_local_add(
-    h: HostLocal,
-    req: &IpamRequest,
-    opened: Option<(HostLocalConfig, DiskStore)>,
-) -> Result<Result100, cni_ipam::IpamError> {
-    match opened {
-        Some((conf, store)) => h.add_blocking_in(req, conf, &store),
-        None => h.add_blocking(req),
-    }
+/// host-local's checks before an ADD changes anything: its configuration, then its state
+/// directory (made if missing, and its lock file opened).
+fn host_local_checked(req: &IpamRequest) -> Result<(HostLocalConfig, DiskStore), BridgeError> {
+    let conf = HostLocalConfig::from_request(req)?;
+    let store = DiskStore::open(&conf.data_dir, &conf.network)?;
+    Ok((conf, store))
 }
 
 /// host-local's ADD, checked and run on the pod thread ([`start_host_local_add`]): the IPAM,
@@ -77,7 +66,7 @@ impl EarlyAdd {
 
 /// Starts host-local's whole ADD on `thread` (the call's pod-namespace thread, idle while this
 /// thread has the bridge and the veth pair made: host-local needs neither, only its files).
-/// There [`Ipam::for_add`]'s checks run first (the configuration, the state directory), then
+/// There its checks run first ([`host_local_checked`], as [`Ipam::for_add`] makes them), then
 /// the address is reserved, while the kernel works on the links. The future's error is a
 /// failed check, when nothing was reserved; a failed reservation is in [`EarlyAdd`].
 ///
@@ -88,17 +77,15 @@ pub(crate) fn start_host_local_add<C>(
 ) -> impl Future<Output = Result<EarlyAdd, BridgeError>> + Send + 'static {
     let parts = AddParts::of(r);
     let started = thread.start(move || {
-        // Ipam::for_add's checks for host-local: the configuration, then the state directory.
         let req = IpamRequest::from_add_parts(parts)?;
-        let conf = HostLocalConfig::from_request(&req)?;
-        let store = DiskStore::open(&conf.data_dir, &conf.network)?;
+        let (conf, store) = host_local_checked(&req)?;
         let h = HostLocal::new();
         let outcome = h
             .add_blocking_in(&req, conf, &store)
             .map_err(BridgeError::from);
         Ok(EarlyAdd {
             ipam: Ipam {
-                inner: Inner::HostLocal(h, Mutex::new(None)),
+                inner: Inner::HostLocal(h),
                 req,
             },
             outcome: Mutex::new(Some(outcome)),
@@ -114,9 +101,8 @@ pub(crate) fn start_host_local_add<C>(
 
 /// Which IPAM serves the call.
 enum Inner {
-    /// host-local, run on a thread the call already has (see the module documentation); for an
-    /// ADD, with the configuration and the store [`Ipam::for_add`] checked (taken by the ADD).
-    HostLocal(HostLocal, Opened),
+    /// host-local, run on a thread the call already has (see the module documentation).
+    HostLocal(HostLocal),
     /// Any other, through its async interface.
     Other(Box<dyn cni_ipam::Ipam>),
 }
@@ -146,7 +132,7 @@ impl Ipam {
             )));
         }
         let inner = match ipam_type {
-            "host-local" => Inner::HostLocal(HostLocal::new(), Mutex::new(None)),
+            "host-local" => Inner::HostLocal(HostLocal::new()),
             other => Inner::Other(cni_ipam::ipam_for(other)),
         };
         Ok(Ipam { inner, req })
@@ -157,23 +143,12 @@ impl Ipam {
     /// an unusable `dataDir` fails the ADD without leaving a new bridge behind.
     pub(crate) fn for_add<C>(t: &str, r: &AddRequest<C>) -> Result<Ipam, BridgeError> {
         let req = IpamRequest::from_add(r)?;
-        let mut opened = None;
         match t {
-            "host-local" => {
-                let conf = HostLocalConfig::from_request(&req)?;
-                let store = DiskStore::open(&conf.data_dir, &conf.network)?;
-                opened = Some((conf, store));
-            }
+            "host-local" => drop(host_local_checked(&req)?),
             "static" => drop(StaticConfig::from_request(&req)?),
             _ => {}
         }
-        let ipam = Self::new(t, req, &r.cni_path)?;
-        if let Inner::HostLocal(_, slot) = &ipam.inner
-            && let Ok(mut slot) = slot.lock()
-        {
-            *slot = opened;
-        }
-        Ok(ipam)
+        Self::new(t, req, &r.cni_path)
     }
 
     /// The IPAM of a DEL.
@@ -199,7 +174,7 @@ impl Ipam {
     /// IPAM ADD: the addresses, routes and DNS for this attachment.
     pub(crate) async fn add(&self) -> Result<Result100, BridgeError> {
         Ok(match &self.inner {
-            Inner::HostLocal(h, opened) => host_local_add(*h, &self.req, take(opened))?,
+            Inner::HostLocal(h) => h.add_blocking(&self.req)?,
             Inner::Other(i) => i.add(&self.req).await?,
         })
     }
@@ -207,7 +182,7 @@ impl Ipam {
     /// IPAM DEL: releases this attachment's addresses (idempotent).
     pub(crate) async fn del(&self) -> Result<(), BridgeError> {
         match &self.inner {
-            Inner::HostLocal(h, _) => h.del_blocking(&self.req)?,
+            Inner::HostLocal(h) => h.del_blocking(&self.req)?,
             Inner::Other(i) => i.del(&self.req).await?,
         }
         Ok(())
@@ -216,7 +191,7 @@ impl Ipam {
     /// IPAM CHECK.
     pub(crate) async fn check(&self) -> Result<(), BridgeError> {
         match &self.inner {
-            Inner::HostLocal(h, _) => h.check_blocking(&self.req)?,
+            Inner::HostLocal(h) => h.check_blocking(&self.req)?,
             Inner::Other(i) => i.check(&self.req).await?,
         }
         Ok(())
@@ -225,7 +200,7 @@ impl Ipam {
     /// IPAM STATUS.
     pub(crate) async fn status(&self) -> Result<(), BridgeError> {
         match &self.inner {
-            Inner::HostLocal(h, _) => h.status_blocking(&self.req)?,
+            Inner::HostLocal(h) => h.status_blocking(&self.req)?,
             Inner::Other(i) => i.status(&self.req).await?,
         }
         Ok(())
@@ -234,7 +209,7 @@ impl Ipam {
     /// IPAM GC (the request carries the valid attachments).
     pub(crate) async fn gc(&self) -> Result<(), BridgeError> {
         match &self.inner {
-            Inner::HostLocal(h, _) => drop(h.gc_blocking(&self.req)?),
+            Inner::HostLocal(h) => drop(h.gc_blocking(&self.req)?),
             Inner::Other(i) => i.gc(&self.req).await?,
         }
         Ok(())
