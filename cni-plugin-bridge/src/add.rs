@@ -1,14 +1,14 @@
 //! ADD, in the reference's order: bridge, veth, (spoof check), IPAM, pod addresses and routes,
 //! gateway on the bridge, masquerade, port wait, MAC refresh, DNS; except that the pod thread
-//! opens the node's sysctl directories, the pod's netlink socket and host-local's reservation
-//! while this thread has the kernel make the veth pair (none of them needs it), and that an
-//! existing bridge is adopted (brought up, promiscuous when asked) right after its port is made
-//! rather than before. Anything that fails part-way undoes what this call made and releases the
-//! address.
+//! opens the node's sysctl directories and the pod's netlink socket and makes host-local's checks
+//! and reservation while this thread has the kernel make the veth pair (none of them needs it),
+//! and that an existing bridge is adopted (brought up, promiscuous when asked) right after its
+//! port is made rather than before. Anything that fails part-way undoes what this call made and
+//! releases the address.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use cni_netlink::masquerade::Attachment;
@@ -49,12 +49,11 @@ struct Made {
 /// The future of a value another thread makes.
 type Making<T> = Pin<Box<dyn Future<Output = Result<T, BridgeError>> + Send>>;
 
-/// A value the pod thread is still making: awaited where it is first needed, then kept (a
-/// failure too: every later wait answers with the same error).
+/// A value the pod thread is still making: awaited where it is first needed, then kept, and so
+/// is a failure (every later wait answers with the same error).
 struct Awaited<T> {
-    value: OnceCell<T>,
+    made: OnceCell<Result<T, CniError>>,
     pending: Mutex<Option<Making<T>>>,
-    failed: OnceLock<CniError>,
     /// What it is, for the error when an earlier wait for it was abandoned.
     what: &'static str,
 }
@@ -65,36 +64,29 @@ impl<T> Awaited<T> {
         pending: impl Future<Output = Result<T, BridgeError>> + Send + 'static,
     ) -> Awaited<T> {
         Awaited {
-            value: OnceCell::new(),
+            made: OnceCell::new(),
             pending: Mutex::new(Some(Box::pin(pending))),
-            failed: OnceLock::new(),
             what,
         }
     }
 
     /// The value, waiting for it the first time.
     async fn get(&self) -> Result<&T, BridgeError> {
-        self.value
-            .get_or_try_init(|| async {
-                let pending = self.pending.lock().ok().and_then(|mut p| p.take());
-                match pending {
-                    Some(pending) => pending.await.map_err(|e| {
-                        let e = CniError::from(e);
-                        let _ = self.failed.set(e.clone());
-                        BridgeError::Cni(e)
-                    }),
-                    None => Err(match self.failed.get() {
-                        Some(e) => BridgeError::Cni(e.clone()),
-                        None => BridgeError::other(format!("{} failed earlier", self.what)),
-                    }),
+        let made = self
+            .made
+            .get_or_init(|| async {
+                match self.pending.lock().ok().and_then(|mut p| p.take()) {
+                    Some(pending) => pending.await.map_err(CniError::from),
+                    None => Err(BridgeError::other(format!("{} was abandoned", self.what)).into()),
                 }
             })
-            .await
+            .await;
+        made.as_ref().map_err(|e| BridgeError::Cni(e.clone()))
     }
 
     /// The value, if it has been waited for and was made.
     fn ready(&self) -> Option<&T> {
-        self.value.get()
+        self.made.get().and_then(|made| made.as_ref().ok())
     }
 }
 
