@@ -115,7 +115,7 @@ pub(crate) fn prepare(
     if required(command, CNI_IFNAME) {
         validate::interface_name(&call.ifname)?;
     }
-    let config_version = match config.get("cniVersion") {
+    let config_version = match &config.cni_version {
         None | Some(Value::Null) => "",
         Some(Value::String(s)) => s.as_str(),
         Some(other) => {
@@ -138,16 +138,6 @@ struct Head {
     cni_version: Option<Value>,
 }
 
-impl Head {
-    fn get(&self, key: &str) -> Option<&Value> {
-        match key {
-            "name" => self.name.as_ref(),
-            "cniVersion" => self.cni_version.as_ref(),
-            _ => None,
-        }
-    }
-}
-
 /// The reference's `validateConfig`: the config must be a JSON object whose `name` is a string
 /// (code 6 otherwise), not empty and made of valid characters (code 7).
 ///
@@ -160,8 +150,8 @@ fn validate_config(stdin: &[u8]) -> Result<Head, CniError> {
     };
     // A derived struct also reads a JSON array (by position): only an object takes the short way.
     let object = stdin.trim_ascii_start().starts_with(b"{");
-    let config = match serde_json::from_slice::<Head>(stdin) {
-        Ok(head) if object => head,
+    let config = match object.then(|| serde_json::from_slice::<Head>(stdin)) {
+        Some(Ok(head)) => head,
         _ => {
             let value: Value = serde_json::from_slice(stdin).map_err(|e| decode(e.to_string()))?;
             let Value::Object(mut config) = value else {
@@ -173,7 +163,7 @@ fn validate_config(stdin: &[u8]) -> Result<Head, CniError> {
             }
         }
     };
-    match config.get("name") {
+    match &config.name {
         None | Some(Value::Null) => validate::network_name("")?,
         Some(Value::String(name)) => validate::network_name(name)?,
         Some(other) => return Err(decode(format!("name must be a string, got {other}"))),
