@@ -230,8 +230,9 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<BenchReport> {
         format_args!(
             "ours: {} (host-local in-process; ipMasq: nftables over netlink, or iptables \
              processes)\ngo: {}/bridge + host-local (v1.1.1: ipMasq only with iptables, here {})\n\
-             floor: cni-netlink in-process (veth into the pod, bridge port, address, link up, \
-             default route; nftables element with ipMasq)",
+             floor: cni-netlink in-process (veth into the pod, bridge port, the pod end's \
+             accept_dad=0 and arp_notify=1, address, link up, default route; nftables element \
+             with ipMasq)",
             bins.ours.display(),
             bins.go_dir.display(),
             iptables_version()
