@@ -191,9 +191,20 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
             ipam::start_host_local_add(req, &pod_thread),
         )
     });
-    let host = Netlink::connect_current()
-        .await
-        .map_err(|e| BridgeError::kernel("failed to open netlink", e))?;
+    let host = match Netlink::connect_current().await {
+        Ok(host) => host,
+        Err(e) => {
+            // Nothing is made yet but host-local's reservation, which the pod thread is making:
+            // wait for it and release it.
+            if let Some(early) = &early
+                && let Ok(done) = early.get().await
+                && done.reserved()
+            {
+                done.ipam().release().await;
+            }
+            return Err(BridgeError::kernel("failed to open netlink", e));
+        }
+    };
     let ctx = Ctx {
         req,
         s,
