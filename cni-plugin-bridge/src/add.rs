@@ -182,29 +182,20 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
         .spawn_thread_after(NetSysctls::open_current)
         .map_err(in_pod)?;
     let pod_connect = pod_thread.start_connect().map_err(in_pod)?;
+    let host = Netlink::connect_current()
+        .await
+        .map_err(|e| BridgeError::kernel("failed to open netlink", e))?;
     // host-local needs neither the bridge nor the veth, only its files: after its socket, the
     // pod thread checks it and reserves the address while this thread has the kernel make the
-    // links.
+    // links. Handed over only now, when nothing can fail any more before `build` (which waits
+    // for it on every path and releases it after a failure); the pod thread is still making its
+    // socket, so this costs it nothing.
     let early = host_local.then(|| {
         Awaited::new(
             "host-local's ADD",
             ipam::start_host_local_add(req, &pod_thread),
         )
     });
-    let host = match Netlink::connect_current().await {
-        Ok(host) => host,
-        Err(e) => {
-            // Nothing is made yet but host-local's reservation, which the pod thread is making:
-            // wait for it and release it.
-            if let Some(early) = &early
-                && let Ok(done) = early.get().await
-                && done.reserved()
-            {
-                done.ipam().release().await;
-            }
-            return Err(BridgeError::kernel("failed to open netlink", e));
-        }
-    };
     let ctx = Ctx {
         req,
         s,
