@@ -2,14 +2,22 @@
 //! environment and the config on stdin, its stdout read, and the process reaped with `wait4(2)`
 //! so its resource usage (peak RSS, CPU time) comes back with its exit status.
 //!
-//! The plugin is started by a small helper process: this executable re-invoked as
-//! [`EXEC_HELPER`] ([`run_exec_helper_if_invoked`]), which `fork`s, execs the plugin, times it
-//! from the fork to `wait4` and reports the plugin's rusage on its stderr. Why not spawn the
-//! plugin directly: `ru_maxrss` is the high-water mark of the child's address spaces, and
-//! `execve` counts the one it replaces; a child spawned directly from the benchmark (vfork or
-//! fork) would start from the benchmark's own address space, tens of MiB, and report that. The
-//! helper's forked copy holds only the helper's few private pages, so the figure is the
-//! plugin's own (the method's floor, `/bin/true` run this way, is printed with the results).
+//! The plugin is started by a small helper process. Why not spawn it directly: `ru_maxrss` is
+//! the high-water mark of the child's address spaces, and `execve` counts the one it replaces;
+//! a child spawned directly from the benchmark (vfork or fork) would start from the
+//! benchmark's own address space, tens of MiB, and report that. A helper's forked copy holds
+//! only the helper's few private pages, so the figure is the plugin's own (the method's floor,
+//! `/bin/true` run this way, is printed with the results).
+//!
+//! The helper is this executable started once per node namespace as [`EXEC_HELPER`]
+//! ([`run_exec_helper_if_invoked`]): a [`Launcher`]. For every call the benchmark sends it one
+//! message on a Unix socket with the program, its arguments and environment, and the call's
+//! three pipe ends (`SCM_RIGHTS`); the helper `fork`s a copy of itself for the call, which
+//! `fork`s again, execs the plugin, times it from its `execve` to `wait4` and writes the
+//! plugin's rusage on the call's stderr pipe. A copy of an already running helper costs a
+//! fork; until session 8 a new helper was executed for every call, which cost more CPU than
+//! our plugin's own ADD (the benchmark's executable is large and dynamically linked) and, with
+//! several calls at once on two cores, bounded every variant's pods per second.
 //!
 //! `ru_maxrss` counts every page the process had mapped, including the pages of its executable
 //! file, which the page cache shares with every other process running it. What a call costs on
@@ -18,15 +26,22 @@
 //! exits) and reads `Anonymous` from `/proc/<pid>/smaps_rollup` at that last moment, before the
 //! kernel frees it. The stops cost time, so the benchmark measures this in a pass of its own.
 //!
-//! The caller's thread must already be in the node namespace: the helper and the plugin
-//! inherit it.
+//! A [`Launcher`] must be started on a thread in the node namespace: its helper and the
+//! plugins inherit it.
 
-use std::ffi::OsStr;
-use std::io::{Read, Write};
+use std::ffi::{OsStr, OsString};
+use std::io::{IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
+
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
+    sendmsg, socketpair,
+};
 
 use crate::error::{Error, Result};
 
@@ -73,9 +88,6 @@ pub(crate) struct Exited {
 /// The name this executable answers to as the exec helper.
 pub const EXEC_HELPER: &str = "cni-bench-exec";
 
-/// The helper's first argument when it is to report the plugin's anonymous memory at exit.
-const ANON_AT_EXIT_FLAG: &str = "--anon-at-exit";
-
 /// How one call is observed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct CallOptions {
@@ -83,116 +95,248 @@ pub(crate) struct CallOptions {
     pub(crate) anon_at_exit: bool,
 }
 
-/// Runs `program args...` once through `helper` (see the module docs) and waits for it. A
-/// program that exits non-zero is reported in [`Exited::failure`]; an `Err` means the call could
-/// not be made or observed at all.
-pub(crate) fn call(
-    helper: &Path,
-    program: &Path,
-    args: &[&OsStr],
-    env: &CallEnv<'_>,
-    stdin: &[u8],
-) -> Result<Exited> {
-    call_with(helper, program, args, env, stdin, CallOptions::default())
+/// The largest request a [`Launcher`] takes (program, arguments and environment).
+const MAX_REQUEST: usize = 64 * 1024;
+
+/// The helper's first argument when it is to run as a [`Launcher`]'s server.
+const SERVE_FLAG: &str = "--serve";
+
+/// A running exec helper in one network namespace (see the module docs), shared by every
+/// thread that makes calls there. Dropping it ends the helper.
+pub(crate) struct Launcher {
+    /// The benchmark's end of the `SOCK_SEQPACKET` pair (one message per call).
+    socket: OwnedFd,
+    helper: Child,
 }
 
-/// [`call`], observed as `opts` says.
-pub(crate) fn call_with(
-    helper: &Path,
-    program: &Path,
-    args: &[&OsStr],
-    env: &CallEnv<'_>,
-    stdin: &[u8],
-    opts: CallOptions,
-) -> Result<Exited> {
-    let mut cmd = Command::new(helper);
-    if opts.anon_at_exit {
-        cmd.arg(ANON_AT_EXIT_FLAG);
+impl std::fmt::Debug for Launcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Launcher")
+            .field("helper", &self.helper.id())
+            .finish()
     }
-    let mut child = cmd
-        .arg(program)
-        .args(args)
-        .env_clear()
-        .env("PATH", PLUGIN_PATH)
-        .env("CNI_COMMAND", env.command)
-        .env("CNI_CONTAINERID", env.container_id)
-        .env("CNI_NETNS", env.netns)
-        .env("CNI_IFNAME", env.ifname)
-        .env("CNI_PATH", env.cni_path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(Error::io(format!("starting {}", helper.display())))?;
-    // The plugin reads all of stdin before it writes anything, and a config is far smaller
-    // than a pipe buffer: writing first, then reading, cannot deadlock. The helper writes one
-    // short line to stderr, so reading stdout to its end before stderr cannot block either.
-    let fed = match child.stdin.take() {
-        Some(mut input) => input.write_all(stdin),
-        None => Ok(()),
-    };
-    let mut stdout = Vec::new();
-    let read = match child.stdout.take() {
-        Some(mut output) => output.read_to_end(&mut stdout).map(drop),
-        None => Ok(()),
-    };
-    let mut report = String::new();
-    let read_report = match child.stderr.take() {
-        Some(mut err) => err.read_to_string(&mut report).map(drop),
-        None => Ok(()),
-    };
-    let status = child
-        .wait()
-        .map_err(Error::io(format!("waiting for {}", helper.display())))?;
-    // A plugin may exit without reading its stdin (ours does for VERSION): not an error.
-    if let Err(e) = fed
-        && e.kind() != std::io::ErrorKind::BrokenPipe
-    {
-        return Err(Error::io(format!(
-            "writing the config to {}",
-            program.display()
-        ))(e));
-    }
-    read.map_err(Error::io(format!("reading {}'s output", program.display())))?;
-    read_report.map_err(Error::io("reading the exec helper's report"))?;
-    let r = Report::parse(&report).ok_or_else(|| {
-        Error::Verification(format!(
-            "{} {}: the exec helper ({status}) reported {:?}",
-            program.display(),
-            env.command,
-            report.trim()
-        ))
-    })?;
-    let failure = (r.exit != Some(0)).then(|| {
-        format!(
-            "{} {} of {} failed ({}): {}",
-            program.display(),
-            env.command,
-            env.container_id,
-            match (r.exit, r.signal) {
-                (Some(code), _) => format!("exit code {code}"),
-                (None, Some(sig)) => format!("killed by signal {sig}"),
-                (None, None) => "no exit status".into(),
-            },
-            String::from_utf8_lossy(&stdout).trim()
+}
+
+impl Launcher {
+    /// Starts `helper` (this executable under the name [`EXEC_HELPER`]) as a server in the
+    /// calling thread's network namespace.
+    pub(crate) fn start(helper: &Path) -> Result<Launcher> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
         )
-    });
-    if opts.anon_at_exit && r.anon_kib.is_none() {
-        return Err(Error::Verification(format!(
-            "{} {}: the exec helper could not read the plugin's memory at exit",
-            program.display(),
-            env.command
-        )));
+        .map_err(|e| Error::io("making the exec helper's socket")(e.into()))?;
+        let helper = Command::new(helper)
+            .arg(SERVE_FLAG)
+            .env_clear()
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(Error::io(format!("starting {}", helper.display())))?;
+        Ok(Launcher {
+            socket: ours,
+            helper,
+        })
     }
-    Ok(Exited {
-        elapsed: r.elapsed,
-        spawn: r.spawn,
-        max_rss_kib: r.max_rss_kib,
-        cpu: r.cpu,
-        anon_kib: r.anon_kib,
-        stdout,
-        failure,
-    })
+
+    /// Runs `program args...` once (see the module docs) and waits for it. A program that
+    /// exits non-zero is reported in [`Exited::failure`]; an `Err` means the call could not be
+    /// made or observed at all.
+    pub(crate) fn call(
+        &self,
+        program: &Path,
+        args: &[&OsStr],
+        env: &CallEnv<'_>,
+        stdin: &[u8],
+    ) -> Result<Exited> {
+        self.call_with(program, args, env, stdin, CallOptions::default())
+    }
+
+    /// [`Launcher::call`], observed as `opts` says.
+    pub(crate) fn call_with(
+        &self,
+        program: &Path,
+        args: &[&OsStr],
+        env: &CallEnv<'_>,
+        stdin: &[u8],
+        opts: CallOptions,
+    ) -> Result<Exited> {
+        let pipe = || std::io::pipe().map_err(Error::io("making a pipe for a plugin call"));
+        let (in_read, mut in_write) = pipe()?;
+        let (mut out_read, out_write) = pipe()?;
+        let (mut err_read, err_write) = pipe()?;
+        let request = Request {
+            anon_at_exit: opts.anon_at_exit,
+            program: program.as_os_str().to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            env: env.vars(),
+        }
+        .encode();
+        let fds = [
+            in_read.as_raw_fd(),
+            out_write.as_raw_fd(),
+            err_write.as_raw_fd(),
+        ];
+        sendmsg::<()>(
+            self.socket.as_raw_fd(),
+            &[IoSlice::new(&request)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .map_err(|e| Error::io("handing a call to the exec helper")(e.into()))?;
+        // The helper's copy has them now; ours must go, or the reads below never see the end.
+        drop((in_read, out_write, err_write));
+        // The plugin reads all of stdin before it writes anything, and a config is far smaller
+        // than a pipe buffer: writing first, then reading, cannot deadlock. The helper writes
+        // one short line to stderr, so reading stdout to its end before stderr cannot block
+        // either.
+        let fed = in_write.write_all(stdin);
+        drop(in_write);
+        let mut stdout = Vec::new();
+        let read = out_read.read_to_end(&mut stdout);
+        let mut report = String::new();
+        let read_report = err_read.read_to_string(&mut report);
+        // A plugin may exit without reading its stdin (ours does for VERSION): not an error.
+        if let Err(e) = fed
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            return Err(Error::io(format!(
+                "writing the config to {}",
+                program.display()
+            ))(e));
+        }
+        read.map_err(Error::io(format!("reading {}'s output", program.display())))?;
+        read_report.map_err(Error::io("reading the exec helper's report"))?;
+        let r = Report::parse(&report).ok_or_else(|| {
+            Error::Verification(format!(
+                "{} {}: the exec helper reported {:?}",
+                program.display(),
+                env.command,
+                report.trim()
+            ))
+        })?;
+        let failure = (r.exit != Some(0)).then(|| {
+            format!(
+                "{} {} of {} failed ({}): {}",
+                program.display(),
+                env.command,
+                env.container_id,
+                match (r.exit, r.signal) {
+                    (Some(code), _) => format!("exit code {code}"),
+                    (None, Some(sig)) => format!("killed by signal {sig}"),
+                    (None, None) => "no exit status".into(),
+                },
+                String::from_utf8_lossy(&stdout).trim()
+            )
+        });
+        if opts.anon_at_exit && r.anon_kib.is_none() {
+            return Err(Error::Verification(format!(
+                "{} {}: the exec helper could not read the plugin's memory at exit",
+                program.display(),
+                env.command
+            )));
+        }
+        Ok(Exited {
+            elapsed: r.elapsed,
+            spawn: r.spawn,
+            max_rss_kib: r.max_rss_kib,
+            cpu: r.cpu,
+            anon_kib: r.anon_kib,
+            stdout,
+            failure,
+        })
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        // The helper ends when it reads the end of its socket; every call made through it has
+        // already returned, so none of its copies is still at work.
+        let _ =
+            nix::sys::socket::shutdown(self.socket.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        let _ = self.helper.wait();
+    }
+}
+
+impl CallEnv<'_> {
+    /// The plugin's whole environment.
+    fn vars(&self) -> Vec<(OsString, OsString)> {
+        [
+            ("PATH", OsStr::new(PLUGIN_PATH)),
+            ("CNI_COMMAND", OsStr::new(self.command)),
+            ("CNI_CONTAINERID", OsStr::new(self.container_id)),
+            ("CNI_NETNS", self.netns.as_os_str()),
+            ("CNI_IFNAME", OsStr::new(self.ifname)),
+            ("CNI_PATH", self.cni_path.as_os_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (OsString::from(k), v.to_owned()))
+        .collect()
+    }
+}
+
+/// One call as the benchmark hands it to the helper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Request {
+    anon_at_exit: bool,
+    program: OsString,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+}
+
+impl Request {
+    /// NUL-separated fields (none can hold a NUL: they become C strings): the flag, the
+    /// program, the number of arguments, the arguments, then `NAME=value` per variable.
+    fn encode(&self) -> Vec<u8> {
+        let mut fields: Vec<Vec<u8>> = vec![
+            if self.anon_at_exit {
+                b"anon".to_vec()
+            } else {
+                Vec::new()
+            },
+            self.program.as_bytes().to_vec(),
+            self.args.len().to_string().into_bytes(),
+        ];
+        fields.extend(self.args.iter().map(|a| a.as_bytes().to_vec()));
+        fields.extend(self.env.iter().map(|(k, v)| {
+            let mut kv = k.as_bytes().to_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            kv
+        }));
+        fields.join(&0u8)
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Request> {
+        let mut fields = bytes.split(|&b| b == 0);
+        let flag = fields.next()?;
+        let program = fields.next()?;
+        let argc: usize = std::str::from_utf8(fields.next()?).ok()?.parse().ok()?;
+        let mut args = Vec::with_capacity(argc.min(64));
+        for _ in 0..argc {
+            args.push(OsString::from_vec(fields.next()?.to_vec()));
+        }
+        let env = fields
+            .map(|kv| {
+                let at = kv.iter().position(|&b| b == b'=')?;
+                let (k, v) = kv.split_at(at);
+                Some((
+                    OsString::from_vec(k.to_vec()),
+                    OsString::from_vec(v.get(1..)?.to_vec()),
+                ))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Request {
+            anon_at_exit: flag == b"anon",
+            program: OsString::from_vec(program.to_vec()),
+            args,
+            env,
+        })
+    }
 }
 
 /// What the helper reports on one line of its stderr.
@@ -260,25 +404,118 @@ impl Report {
     }
 }
 
-/// When this executable was started as [`EXEC_HELPER`]: runs `argv[1..]` as described in the
-/// module docs, prints the report line on stderr and returns the exit code (0 when the program
-/// could be run and reaped, whatever its own status; 127 otherwise). Otherwise `None`.
+/// When this executable was started as [`EXEC_HELPER`]: serves the benchmark's plugin calls
+/// (see the module docs) until the benchmark closes its socket, and returns the exit code.
+/// Otherwise `None`.
 ///
-/// Call it first thing in `main`, before anything else grows the address space.
+/// Call it first thing in `main`, before anything else grows the address space: every call's
+/// plugin starts from a copy of this process.
 pub fn run_exec_helper_if_invoked() -> Option<ExitCode> {
-    (crate::multicall::invoked_as().as_deref() == Some(EXEC_HELPER)).then(helper_main)
+    (crate::multicall::invoked_as().as_deref() == Some(EXEC_HELPER)).then(serve)
 }
 
-fn helper_main() -> ExitCode {
-    let mut args = std::env::args_os().skip(1).peekable();
-    let anon_at_exit = args.next_if(|a| a == ANON_AT_EXIT_FLAG).is_some();
-    let Some(program) = args.next() else {
-        eprintln!("{EXEC_HELPER}: no program to run");
+/// The helper's loop: one message per call on its stdin (the socket), each served by a forked
+/// copy of this process.
+fn serve() -> ExitCode {
+    if std::env::args_os().nth(1).as_deref() != Some(OsStr::new(SERVE_FLAG)) {
+        eprintln!("{EXEC_HELPER}: started without {SERVE_FLAG}");
         return ExitCode::from(127);
+    }
+    // The copies are reaped by the kernel; each copy sets this back before it starts a plugin.
+    // SAFETY: installs SIG_IGN, no handler code.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    let mut buf = vec![0u8; MAX_REQUEST];
+    loop {
+        let (len, fds) = match receive(0, &mut buf) {
+            Ok(Some(got)) => got,
+            // The benchmark closed its end: done.
+            Ok(None) => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{EXEC_HELPER}: {e}");
+                return ExitCode::from(127);
+            }
+        };
+        // A request that cannot be served is dropped with its pipes: the caller then reads
+        // no report and says so.
+        let (Some(request), Ok([stdin, stdout, stderr])) = (
+            buf.get(..len).and_then(Request::decode),
+            <[OwnedFd; 3]>::try_from(fds),
+        ) else {
+            continue;
+        };
+        // SAFETY: this process has one thread (the helper starts none), so the copy may go on
+        // running ordinary code; it ends with _exit.
+        match unsafe { libc::fork() } {
+            0 => {
+                let code = serve_one(&request, [stdin, stdout, stderr]);
+                // SAFETY: ends the copy without running this process's exit handlers.
+                unsafe { libc::_exit(code) }
+            }
+            -1 => eprintln!("{EXEC_HELPER}: fork: {}", std::io::Error::last_os_error()),
+            // The copy has the pipes; this process must not keep them open.
+            _ => drop((stdin, stdout, stderr)),
+        }
+    }
+}
+
+/// Receives one request and the pipe ends that come with it; `None` at the socket's end.
+fn receive(
+    fd: RawFd,
+    buf: &mut [u8],
+) -> std::result::Result<Option<(usize, Vec<OwnedFd>)>, String> {
+    let mut space = nix::cmsg_space!([RawFd; 3]);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = loop {
+        match recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Ok(msg) => break msg,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("receiving a call: {e}")),
+        }
     };
-    let mut cmd = Command::new(&program);
-    cmd.args(args).stderr(Stdio::null());
-    if anon_at_exit {
+    let mut fds = Vec::new();
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for cmsg in cmsgs {
+            if let ControlMessageOwned::ScmRights(raw) = cmsg {
+                // SAFETY: descriptors the kernel has just installed in this process for us.
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+    }
+    if msg.bytes == 0 && fds.is_empty() {
+        return Ok(None);
+    }
+    if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+        return Ok(Some((0, fds)));
+    }
+    Ok(Some((msg.bytes, fds)))
+}
+
+/// One call, in a forked copy of the helper: the call's pipes become its stdin, stdout and
+/// stderr; runs the plugin as the module docs say, writes the report line on stderr and
+/// returns the copy's exit code (0 when the program could be run and reaped, whatever its own
+/// status; 127 otherwise).
+fn serve_one(request: &Request, pipes: [OwnedFd; 3]) -> libc::c_int {
+    // SAFETY: SIG_DFL again, so that this copy can wait for its child and the plugin starts
+    // with the default disposition (an ignored signal stays ignored across execve).
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    for (target, fd) in pipes.iter().enumerate() {
+        let target = libc::c_int::try_from(target).unwrap_or(libc::c_int::MAX);
+        // SAFETY: dup2 onto 0, 1 and 2 (closing the socket, which was 0) with descriptors this
+        // copy owns.
+        if unsafe { libc::dup2(fd.as_raw_fd(), target) } == -1 {
+            return 127;
+        }
+    }
+    drop(pipes);
+    let mut cmd = Command::new(&request.program);
+    cmd.args(&request.args)
+        .env_clear()
+        .envs(request.env.iter().map(|(k, v)| (k, v)))
+        .stderr(Stdio::null());
+    if request.anon_at_exit {
         // SAFETY: ptrace(PTRACE_TRACEME) is a single async-signal-safe system call. The child
         // then stops at its execve, where the helper sets the options below.
         unsafe {
@@ -297,7 +534,7 @@ fn helper_main() -> ExitCode {
         Ok(stamp) => stamp,
         Err(e) => {
             eprintln!("{EXEC_HELPER}: {e}");
-            return ExitCode::from(127);
+            return 127;
         }
     };
     let at = stamp.at();
@@ -315,11 +552,14 @@ fn helper_main() -> ExitCode {
     let child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
-            eprintln!("{EXEC_HELPER}: starting {}: {e}", program.to_string_lossy());
-            return ExitCode::from(127);
+            eprintln!(
+                "{EXEC_HELPER}: starting {}: {e}",
+                request.program.to_string_lossy()
+            );
+            return 127;
         }
     };
-    let reaped = if anon_at_exit {
+    let reaped = if request.anon_at_exit {
         reap_traced(child.id())
     } else {
         wait4(child.id()).map(|(status, usage)| (status, usage, None))
@@ -341,11 +581,11 @@ fn helper_main() -> ExitCode {
                 signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
             };
             eprintln!("{}", report.line());
-            ExitCode::SUCCESS
+            0
         }
         Err(e) => {
             eprintln!("{EXEC_HELPER}: {e}");
-            ExitCode::from(127)
+            127
         }
     }
 }
@@ -557,6 +797,44 @@ mod tests {
             "{before:?} {exec:?} {after:?}"
         );
         Ok(())
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        let env = CallEnv {
+            command: "ADD",
+            container_id: "bench-00001",
+            netns: Path::new("/run/netns/pod 1"),
+            ifname: "eth0",
+            cni_path: Path::new("/usr/lib/cni"),
+        };
+        let r = Request {
+            anon_at_exit: true,
+            program: OsString::from("/usr/bin/perf"),
+            args: vec![
+                OsString::from("stat"),
+                OsString::from(""),
+                OsString::from("a=b"),
+            ],
+            env: env.vars(),
+        };
+        assert_eq!(Request::decode(&r.encode()), Some(r.clone()));
+        let plain = Request {
+            anon_at_exit: false,
+            args: Vec::new(),
+            ..r
+        };
+        assert_eq!(Request::decode(&plain.encode()), Some(plain));
+        for bad in [
+            &b""[..],
+            b"anon\0/bin/true",
+            b"\0/bin/true\0x",
+            b"\0/bin/true\x002\x00a",
+        ] {
+            assert_eq!(Request::decode(bad), None, "{bad:?}");
+        }
+        // A variable without '=' is refused.
+        assert_eq!(Request::decode(b"\0/bin/true\x000\x00PATH"), None);
     }
 
     #[test]

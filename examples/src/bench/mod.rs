@@ -338,8 +338,9 @@ fn method_floor(bins: &Binaries, out: &mut dyn Write) -> Result<()> {
     let mut times = Vec::new();
     let mut spawns = Vec::new();
     let mut rss = 0;
+    let launcher = exec::Launcher::start(&bins.helper)?;
     for _ in 0..20 {
-        let done = exec::call(&bins.helper, truth, &[], &env, b"")?;
+        let done = launcher.call(truth, &[], &env, b"")?;
         times.push(done.elapsed);
         spawns.push(done.spawn);
         rss = rss.max(done.max_rss_kib);
@@ -424,7 +425,9 @@ fn wrapped_call(
             let stdin = world.stdin(verb, prev.as_ref())?;
             let mut args: Vec<&std::ffi::OsStr> = wrapper_args.iter().map(|a| a.as_ref()).collect();
             args.push(plugin.as_os_str());
-            let done = exec::call(world.helper(), Path::new(program), &args, &env, &stdin)?;
+            let done = world
+                .launcher()?
+                .call(Path::new(program), &args, &env, &stdin)?;
             match done.failure {
                 Some(failure) => Err(Error::Verification(failure)),
                 None => Ok(()),

@@ -8,7 +8,7 @@ use cni_netlink::NetNs;
 use ipnetwork::IpNetwork;
 use serde_json::{Value, json};
 
-use super::exec::{CallEnv, CallOptions, call_with};
+use super::exec::{CallEnv, CallOptions, Launcher};
 use super::floor::FloorWorker;
 use super::stats::Sample;
 use crate::error::{Error, Result};
@@ -151,7 +151,8 @@ pub(crate) struct World {
     pub(crate) pods: Vec<NetNs>,
     /// The plugin executable (`None` for the floor).
     plugin: Option<PathBuf>,
-    helper: PathBuf,
+    /// The exec helper serving this node's plugin calls (`None` for the floor).
+    launcher: Option<Launcher>,
     cni_path: PathBuf,
     conf: Value,
     /// How plugin calls are observed (the memory pass traces them).
@@ -241,13 +242,22 @@ impl World {
             Variant::Go => Some(bins.go_dir.join("bridge")),
             Variant::Floor => None,
         };
+        // Started from a thread in the node's namespace, which the helper and the plugins
+        // inherit.
+        let launcher = match plugin {
+            Some(_) => Some(
+                ns.run_blocking(|| Launcher::start(&bins.helper))
+                    .map_err(Error::netlink("entering the node namespace"))??,
+            ),
+            None => None,
+        };
         let world = World {
             variant,
             masq,
             ns,
             pods,
             plugin,
-            helper: bins.helper.clone(),
+            launcher,
             cni_path: bins.go_dir.clone(),
             conf: config(variant, masq, &state.join("ipam")),
             call_opts: CallOptions::default(),
@@ -307,6 +317,7 @@ impl World {
                 })
             }
             (Worker::Plugin, Some(plugin)) => {
+                let launcher = self.launcher()?;
                 let stdin = self.stdin(verb, prev)?;
                 let env = CallEnv {
                     command: verb.command(),
@@ -315,7 +326,7 @@ impl World {
                     ifname: IFNAME,
                     cni_path: &self.cni_path,
                 };
-                let done = call_with(&self.helper, plugin, &[], &env, &stdin, self.call_opts)?;
+                let done = launcher.call_with(plugin, &[], &env, &stdin, self.call_opts)?;
                 if let (Verb::Add, Some(failure)) = (verb, &done.failure) {
                     return Err(Error::Verification(failure.clone()));
                 }
@@ -363,9 +374,11 @@ impl World {
         self.plugin.as_deref()
     }
 
-    /// The exec helper.
-    pub(crate) fn helper(&self) -> &Path {
-        &self.helper
+    /// The exec helper of this node's plugin calls.
+    pub(crate) fn launcher(&self) -> Result<&Launcher> {
+        self.launcher
+            .as_ref()
+            .ok_or_else(|| Error::Verification("a plugin call in the floor's world".into()))
     }
 
     /// `CNI_PATH`.
