@@ -103,18 +103,11 @@ const SERVE_FLAG: &str = "--serve";
 
 /// A running exec helper in one network namespace (see the module docs), shared by every
 /// thread that makes calls there. Dropping it ends the helper.
+#[derive(Debug)]
 pub(crate) struct Launcher {
     /// The benchmark's end of the `SOCK_SEQPACKET` pair (one message per call).
     socket: OwnedFd,
     helper: Child,
-}
-
-impl std::fmt::Debug for Launcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Launcher")
-            .field("helper", &self.helper.id())
-            .finish()
-    }
 }
 
 impl Launcher {
@@ -487,10 +480,13 @@ fn receive(
     if msg.bytes == 0 && fds.is_empty() {
         return Ok(None);
     }
-    if msg.flags.contains(MsgFlags::MSG_TRUNC) {
-        return Ok(Some((0, fds)));
-    }
-    Ok(Some((msg.bytes, fds)))
+    // A truncated request is no request: served as an empty one, which does not decode.
+    let len = if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+        0
+    } else {
+        msg.bytes
+    };
+    Ok(Some((len, fds)))
 }
 
 /// One call, in a forked copy of the helper: the call's pipes become its stdin, stdout and
@@ -501,8 +497,7 @@ fn serve_one(request: &Request, pipes: [OwnedFd; 3]) -> libc::c_int {
     // SAFETY: SIG_DFL again, so that this copy can wait for its child and the plugin starts
     // with the default disposition (an ignored signal stays ignored across execve).
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
-    for (target, fd) in pipes.iter().enumerate() {
-        let target = libc::c_int::try_from(target).unwrap_or(libc::c_int::MAX);
+    for (target, fd) in (0..).zip(&pipes) {
         // SAFETY: dup2 onto 0, 1 and 2 (closing the socket, which was 0) with descriptors this
         // copy owns.
         if unsafe { libc::dup2(fd.as_raw_fd(), target) } == -1 {

@@ -389,7 +389,7 @@ fn wrapped_call(
         bins,
         state,
     )?;
-    let plugin = world
+    let (plugin, launcher) = world
         .plugin()
         .ok_or_else(|| Error::Verification("no plugin to profile".into()))?;
     // The node's first ADD (only with `first`: nothing before it), or the second pod's call.
@@ -425,9 +425,7 @@ fn wrapped_call(
             let stdin = world.stdin(verb, prev.as_ref())?;
             let mut args: Vec<&std::ffi::OsStr> = wrapper_args.iter().map(|a| a.as_ref()).collect();
             args.push(plugin.as_os_str());
-            let done = world
-                .launcher()?
-                .call(Path::new(program), &args, &env, &stdin)?;
+            let done = launcher.call(Path::new(program), &args, &env, &stdin)?;
             match done.failure {
                 Some(failure) => Err(Error::Verification(failure)),
                 None => Ok(()),

@@ -149,10 +149,9 @@ pub(crate) struct World {
     pub(crate) masq: bool,
     pub(crate) ns: NetNs,
     pub(crate) pods: Vec<NetNs>,
-    /// The plugin executable (`None` for the floor).
-    plugin: Option<PathBuf>,
-    /// The exec helper serving this node's plugin calls (`None` for the floor).
-    launcher: Option<Launcher>,
+    /// The plugin executable and the exec helper serving its calls on this node (`None` for
+    /// the floor).
+    plugin: Option<(PathBuf, Launcher)>,
     cni_path: PathBuf,
     conf: Value,
     /// How plugin calls are observed (the memory pass traces them).
@@ -237,18 +236,19 @@ impl World {
         std::fs::create_dir_all(state)
             .map_err(Error::io(format!("creating {}", state.display())))?;
         let ns = new_netns()?;
-        let plugin = match variant {
+        let executable = match variant {
             Variant::Ours(_) => Some(bins.ours.clone()),
             Variant::Go => Some(bins.go_dir.join("bridge")),
             Variant::Floor => None,
         };
-        // Started from a thread in the node's namespace, which the helper and the plugins
-        // inherit.
-        let launcher = match plugin {
-            Some(_) => Some(
+        let plugin = match executable {
+            // Started from a thread in the node's namespace, which the helper and the plugins
+            // inherit.
+            Some(path) => Some((
+                path,
                 ns.run_blocking(|| Launcher::start(&bins.helper))
                     .map_err(Error::netlink("entering the node namespace"))??,
-            ),
+            )),
             None => None,
         };
         let world = World {
@@ -257,7 +257,6 @@ impl World {
             ns,
             pods,
             plugin,
-            launcher,
             cni_path: bins.go_dir.clone(),
             conf: config(variant, masq, &state.join("ipam")),
             call_opts: CallOptions::default(),
@@ -316,8 +315,7 @@ impl World {
                     failure: None,
                 })
             }
-            (Worker::Plugin, Some(plugin)) => {
-                let launcher = self.launcher()?;
+            (Worker::Plugin, Some((plugin, launcher))) => {
                 let stdin = self.stdin(verb, prev)?;
                 let env = CallEnv {
                     command: verb.command(),
@@ -369,16 +367,11 @@ impl World {
         serde_json::to_vec(&conf).map_err(|e| Error::Verification(format!("config: {e}")))
     }
 
-    /// The plugin executable (`None` for the floor).
-    pub(crate) fn plugin(&self) -> Option<&Path> {
-        self.plugin.as_deref()
-    }
-
-    /// The exec helper of this node's plugin calls.
-    pub(crate) fn launcher(&self) -> Result<&Launcher> {
-        self.launcher
+    /// The plugin executable and the exec helper of its calls (`None` for the floor).
+    pub(crate) fn plugin(&self) -> Option<(&Path, &Launcher)> {
+        self.plugin
             .as_ref()
-            .ok_or_else(|| Error::Verification("a plugin call in the floor's world".into()))
+            .map(|(path, launcher)| (path.as_path(), launcher))
     }
 
     /// `CNI_PATH`.
