@@ -135,21 +135,10 @@ impl Launcher {
         })
     }
 
-    /// Runs `program args...` once (see the module docs) and waits for it. A program that
-    /// exits non-zero is reported in [`Exited::failure`]; an `Err` means the call could not be
-    /// made or observed at all.
+    /// Runs `program args...` once (see the module docs), observed as `opts` says, and waits
+    /// for it. A program that exits non-zero is reported in [`Exited::failure`]; an `Err` means
+    /// the call could not be made or observed at all.
     pub(crate) fn call(
-        &self,
-        program: &Path,
-        args: &[&OsStr],
-        env: &CallEnv<'_>,
-        stdin: &[u8],
-    ) -> Result<Exited> {
-        self.call_with(program, args, env, stdin, CallOptions::default())
-    }
-
-    /// [`Launcher::call`], observed as `opts` says.
-    pub(crate) fn call_with(
         &self,
         program: &Path,
         args: &[&OsStr],

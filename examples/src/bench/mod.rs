@@ -340,7 +340,7 @@ fn method_floor(bins: &Binaries, out: &mut dyn Write) -> Result<()> {
     let mut rss = 0;
     let launcher = exec::Launcher::start(&bins.helper)?;
     for _ in 0..20 {
-        let done = launcher.call(truth, &[], &env, b"")?;
+        let done = launcher.call(truth, &[], &env, b"", exec::CallOptions::default())?;
         times.push(done.elapsed);
         spawns.push(done.spawn);
         rss = rss.max(done.max_rss_kib);
@@ -425,7 +425,13 @@ fn wrapped_call(
             let stdin = world.stdin(verb, prev.as_ref())?;
             let mut args: Vec<&std::ffi::OsStr> = wrapper_args.iter().map(|a| a.as_ref()).collect();
             args.push(plugin.as_os_str());
-            let done = launcher.call(Path::new(program), &args, &env, &stdin)?;
+            let done = launcher.call(
+                Path::new(program),
+                &args,
+                &env,
+                &stdin,
+                exec::CallOptions::default(),
+            )?;
             match done.failure {
                 Some(failure) => Err(Error::Verification(failure)),
                 None => Ok(()),

@@ -324,7 +324,7 @@ impl World {
                     ifname: IFNAME,
                     cni_path: &self.cni_path,
                 };
-                let done = launcher.call_with(plugin, &[], &env, &stdin, self.call_opts)?;
+                let done = launcher.call(plugin, &[], &env, &stdin, self.call_opts)?;
                 if let (Verb::Add, Some(failure)) = (verb, &done.failure) {
                     return Err(Error::Verification(failure.clone()));
                 }
