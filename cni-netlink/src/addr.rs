@@ -1,15 +1,17 @@
 //! IP addresses on links.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::IpNetwork;
-use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::AddressMessageBuilder;
+use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::error::{Error, Result};
-use crate::handle::{Netlink, collect, nl_error};
+use crate::handle::Netlink;
 
 /// An IP family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,30 +118,37 @@ impl Netlink {
     /// Adds `addr` to link `index`. An identical address already present is success (the Go
     /// plugins ignore `EEXIST` the same way).
     pub async fn add_address(&self, index: u32, addr: IpNetwork, opts: AddrOptions) -> Result<()> {
-        let mut req = self.handle.address().add(index, addr.ip(), addr.prefix());
+        // The message rtnetlink's `address().add` makes (for IPv4 also IFA_LOCAL and, below
+        // /31, IFA_BROADCAST).
+        let mut msg = match addr.ip() {
+            IpAddr::V4(ip) => AddressMessageBuilder::<Ipv4Addr>::new()
+                .index(index)
+                .address(ip, addr.prefix())
+                .build(),
+            IpAddr::V6(ip) => AddressMessageBuilder::<Ipv6Addr>::new()
+                .index(index)
+                .address(ip, addr.prefix())
+                .build(),
+        };
         let mut flags = AddressFlags::empty();
         if opts.nodad {
             flags |= AddressFlags::Nodad;
-            req.message_mut().header.flags |= AddressHeaderFlags::Nodad;
+            msg.header.flags |= AddressHeaderFlags::Nodad;
         }
         if opts.no_prefix_route {
             flags |= AddressFlags::Noprefixroute;
         }
         if !flags.is_empty() {
-            req.message_mut()
-                .attributes
-                .push(AddressAttribute::Flags(flags));
+            msg.attributes.push(AddressAttribute::Flags(flags));
         }
-        match req.execute().await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let e = nl_error(e, format!("adding address {addr} to link #{index}"));
-                if e.is_already_exists() {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            }
+        let added = self.change_request(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            &|| format!("adding address {addr} to link #{index}"),
+        );
+        match added {
+            Err(e) if e.is_already_exists() => Ok(()),
+            other => other,
         }
     }
 
@@ -164,12 +173,12 @@ impl Netlink {
         if addr.is_ipv4() {
             msg.attributes.push(AddressAttribute::Local(addr.ip()));
         }
-        match self.handle.address().del(msg).execute().await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let e = nl_error(e, format!("deleting address {addr} from link #{index}"));
-                if e.is_not_found() { Ok(()) } else { Err(e) }
-            }
+        let deleted = self.change_request(RouteNetlinkMessage::DelAddress(msg), 0, &|| {
+            format!("deleting address {addr} from link #{index}")
+        });
+        match deleted {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
         }
     }
 
@@ -179,21 +188,25 @@ impl Netlink {
         index: Option<u32>,
         family: Option<IpFamily>,
     ) -> Result<Vec<Address>> {
-        let mut req = self.handle.address().get();
-        if let Some(index) = index {
-            req = req.set_link_index_filter(index);
-        }
+        let mut msg = AddressMessage::default();
         // Ask the kernel for one family only: it then runs that family's dump alone, so an IPv4
         // lookup on a node does not read the IPv6 link-local address of every pod's host veth.
+        // (The link is picked out below: the kernel filters a dump by link only for a socket
+        // in strict-checking mode.)
         if let Some(family) = family {
-            req.message_mut().header.family = match family {
+            msg.header.family = match family {
                 IpFamily::V4 => AddressFamily::Inet,
                 IpFamily::V6 => AddressFamily::Inet6,
             };
         }
-        let msgs = collect(req.execute(), "listing addresses").await?;
+        let answers = self.dump(RouteNetlinkMessage::GetAddress(msg), &|| {
+            "listing addresses".to_owned()
+        })?;
+        let msgs = answers.iter().filter_map(|answer| match answer {
+            RouteNetlinkMessage::NewAddress(msg) => Some(msg),
+            _ => None,
+        });
         Ok(msgs
-            .iter()
             .filter_map(Address::from_message)
             .filter(|a| index.is_none_or(|i| a.index == i))
             .filter(|a| family.is_none_or(|f| IpFamily::of(&a.network.ip()) == f))

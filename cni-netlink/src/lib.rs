@@ -34,7 +34,9 @@
 //!
 //! * [`NetNs::connect`] creates the netlink socket on a short-lived helper thread inside the
 //!   namespace; a socket stays bound to its namespace, so the [`Netlink`] handle works from any
-//!   task afterwards.
+//!   task and thread afterwards. Its requests are made synchronously on that plain socket (the
+//!   kernel handles a request inside its `send`), so they need no tokio runtime; only the waits
+//!   on kernel events ([`Netlink::wait_link_usable`] and friends) do.
 //! * [`NetNs::run_blocking`] / [`NetNs::run`] run a closure on a fresh thread inside the namespace
 //!   (sysctls, ioctls, anything resolved per thread). The thread ends afterwards.
 //!
@@ -66,6 +68,7 @@ pub mod masquerade;
 mod netns;
 mod nftables;
 pub mod route;
+mod socket;
 pub mod spoofcheck;
 pub mod sysctl;
 #[cfg(feature = "test-kit")]

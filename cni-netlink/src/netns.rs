@@ -24,7 +24,7 @@ use nix::sys::stat::fstat;
 use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
 
 use crate::error::{Error, Result};
-use crate::handle::{Netlink, Sockets};
+use crate::handle::Netlink;
 
 /// The path of the calling thread's own network namespace. `/proc/self/ns/net` would name the
 /// thread-group leader's namespace instead, which differs whenever one thread has moved.
@@ -275,38 +275,26 @@ impl NetNs {
             .map_err(|_| Error::Internal("a closure run in a network namespace panicked".into()))?
     }
 
-    /// Opens a netlink connection bound to this namespace and spawns its driver on the current
-    /// tokio runtime. The socket is created on a short-lived thread that entered the namespace
-    /// (or directly, when this already is the calling thread's namespace); no runtime thread
-    /// changes namespace.
+    /// Opens a netlink handle bound to this namespace. Its socket is created on a short-lived
+    /// thread that entered the namespace (or directly, when this already is the calling thread's
+    /// namespace); no runtime thread changes namespace.
     ///
-    /// Errors: no tokio runtime is running ([`Error::InvalidInput`]), the namespace cannot be
-    /// entered, or the socket cannot be created.
+    /// Errors: the namespace cannot be entered, or the socket cannot be created.
     pub async fn connect(&self) -> Result<Netlink> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            Error::invalid_input("NetNs::connect must be called inside a tokio runtime")
-        })?;
         if self.is_current_thread()? {
-            return self.connect_here(&runtime);
+            return self.connect_here();
         }
         let ns = self.clone();
-        let rt = runtime.clone();
-        let sockets = self
-            .run(move || {
-                // The socket must be registered with the caller's runtime reactor; entering the
-                // runtime handle on this helper thread allows that without running any task here.
-                let _guard = rt.enter();
-                Sockets::open(&|| format!("creating a netlink socket in {}", ns.path().display()))
-            })
-            .await??;
-        Ok(sockets.start(&runtime, self.clone()))
+        self.run(move || {
+            let context = || format!("creating a netlink socket in {}", ns.path().display());
+            Netlink::open_here(ns.clone(), &context)
+        })
+        .await?
     }
 
-    /// Opens a netlink connection on the calling thread, which must be in this namespace, and
-    /// spawns its driver on `runtime`.
-    pub(crate) fn connect_here(&self, runtime: &tokio::runtime::Handle) -> Result<Netlink> {
-        let sockets = Sockets::open(&|| "creating a netlink socket".to_owned())?;
-        Ok(sockets.start(runtime, self.clone()))
+    /// Opens a netlink handle on the calling thread, which must be in this namespace.
+    pub(crate) fn connect_here(&self) -> Result<Netlink> {
+        Netlink::open_here(self.clone(), &|| "creating a netlink socket".to_owned())
     }
 
     /// Opens a netlink socket in this namespace subscribed to `groups` and spawns its driver on the
@@ -506,34 +494,27 @@ impl NsThread {
         self.start(f)?.await
     }
 
-    /// Opens a netlink connection bound to the namespace (the socket is created on the thread)
-    /// and spawns its driver on the current tokio runtime, like [`NetNs::connect`].
+    /// Opens a netlink handle bound to the namespace (its socket is created on the thread), like
+    /// [`NetNs::connect`].
     ///
-    /// Errors: no tokio runtime is running ([`Error::InvalidInput`]), or as [`NsThread::run`].
+    /// Errors: as [`NsThread::run`], or the socket cannot be created.
     pub async fn connect(&self) -> Result<Netlink> {
         self.start_connect()?.await
     }
 
     /// Like [`NsThread::connect`], but hands the job to the thread at once (as
-    /// [`NsThread::start`] does), so the sockets are made while the caller does other work
-    /// before it awaits them, and in the order of the thread's other jobs.
+    /// [`NsThread::start`] does), so the socket is made while the caller does other work
+    /// before it awaits it, and in the order of the thread's other jobs.
     ///
-    /// Errors: no tokio runtime is running ([`Error::InvalidInput`]) or the thread has ended;
-    /// the future: as [`NsThread::run`], or the sockets cannot be created.
+    /// Errors: the thread has ended; the future: as [`NsThread::run`], or the socket cannot be
+    /// created.
     pub fn start_connect(&self) -> Result<impl Future<Output = Result<Netlink>> + Send + 'static> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            Error::invalid_input("NsThread::connect must be called inside a tokio runtime")
-        })?;
-        let rt = runtime.clone();
-        let path = self.ns.path().display().to_string();
-        let sockets = self.start(move || {
-            // Registered with the caller's runtime reactor, as in NetNs::connect; both sockets
-            // in this one job.
-            let _guard = rt.enter();
-            Sockets::open(&|| format!("creating a netlink socket in {path}"))
-        })?;
         let ns = self.ns.clone();
-        Ok(async move { Ok(sockets.await??.start(&runtime, ns)) })
+        let opened = self.start(move || {
+            let context = || format!("creating a netlink socket in {}", ns.path().display());
+            Netlink::open_here(ns.clone(), &context)
+        })?;
+        Ok(async move { opened.await? })
     }
 
     /// Hands `f` to the thread at once and returns a future of its result: unlike

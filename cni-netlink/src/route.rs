@@ -4,15 +4,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::IpNetwork;
 use rtnetlink::RouteMessageBuilder;
-use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteMetric, RouteProtocol, RouteScope as NlScope,
     RouteType, RouteVia,
 };
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::addr::IpFamily;
 use crate::error::{Error, Result};
-use crate::handle::{Netlink, collect, nl_error};
+use crate::handle::Netlink;
 
 /// The main routing table (`RT_TABLE_MAIN`).
 pub const TABLE_MAIN: u32 = 254;
@@ -294,36 +295,33 @@ impl Netlink {
     /// [`Error::AlreadyExists`]; use [`Netlink::replace_route`] for "make it so".
     pub async fn add_route(&self, spec: &RouteSpec) -> Result<()> {
         let msg = spec.message(false)?;
-        self.handle
-            .route()
-            .add(msg)
-            .execute()
-            .await
-            .map_err(|e| nl_error(e, format!("adding route to {}", spec.destination)))
+        self.change_request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            &|| format!("adding route to {}", spec.destination),
+        )
     }
 
     /// Adds or replaces a route (`NLM_F_REPLACE`): idempotent.
     pub async fn replace_route(&self, spec: &RouteSpec) -> Result<()> {
         let msg = spec.message(false)?;
-        self.handle
-            .route()
-            .add(msg)
-            .replace()
-            .execute()
-            .await
-            .map_err(|e| nl_error(e, format!("replacing route to {}", spec.destination)))
+        self.change_request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_REPLACE,
+            &|| format!("replacing route to {}", spec.destination),
+        )
     }
 
     /// Deletes the route matching `spec` (destination, table, and gateway/interface/metric/
     /// protocol when given). A missing route is success.
     pub async fn delete_route(&self, spec: &RouteSpec) -> Result<()> {
         let msg = spec.message(true)?;
-        match self.handle.route().del(msg).execute().await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let e = nl_error(e, format!("deleting route to {}", spec.destination));
-                if e.is_not_found() { Ok(()) } else { Err(e) }
-            }
+        let deleted = self.change_request(RouteNetlinkMessage::DelRoute(msg), 0, &|| {
+            format!("deleting route to {}", spec.destination)
+        });
+        match deleted {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
         }
     }
 
@@ -362,8 +360,14 @@ impl Netlink {
                 IpFamily::V4 => RouteMessageBuilder::<Ipv4Addr>::new().build(),
                 IpFamily::V6 => RouteMessageBuilder::<Ipv6Addr>::new().build(),
             };
-            let msgs = collect(self.handle.route().get(msg).execute(), "listing routes").await?;
-            out.extend(msgs.iter().filter_map(Route::from_message).filter(|r| {
+            let answers = self.dump(RouteNetlinkMessage::GetRoute(msg), &|| {
+                "listing routes".to_owned()
+            })?;
+            let msgs = answers.iter().filter_map(|answer| match answer {
+                RouteNetlinkMessage::NewRoute(msg) => Some(msg),
+                _ => None,
+            });
+            out.extend(msgs.filter_map(Route::from_message).filter(|r| {
                 filter.table.is_none_or(|t| r.table == t)
                     && filter.oif.is_none_or(|o| r.oif == Some(o))
                     && filter.protocol.is_none_or(|p| r.protocol == p)

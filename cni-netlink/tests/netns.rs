@@ -135,13 +135,19 @@ async fn run_async_and_connect() {
 }
 
 #[test]
-fn connect_without_runtime_is_an_error() {
+fn connect_and_requests_need_no_runtime() {
     let node = TestNode::new();
-    // Poll the future outside any tokio runtime, with a plain executor.
-    let result = futures::executor::block_on(node.netns().connect());
-    let err = result.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput);
-    assert!(err.to_string().contains("tokio runtime"), "{err}");
+    // Polled outside any tokio runtime, with a plain executor: the handle's requests are made
+    // on a plain socket in the calling thread.
+    let nl = futures::executor::block_on(node.netns().connect()).unwrap();
+    let links = futures::executor::block_on(nl.links()).unwrap();
+    assert_eq!(links.len(), 1, "a new namespace has only lo: {links:?}");
+    futures::executor::block_on(nl.set_link_up(links[0].index)).unwrap();
+    let addrs = futures::executor::block_on(nl.addresses(Some(links[0].index), None)).unwrap();
+    assert!(
+        addrs.iter().any(|a| a.network.ip().is_loopback()),
+        "lo has its addresses once up: {addrs:?}"
+    );
 }
 
 #[test]

@@ -1,11 +1,13 @@
 //! Ensuring a bridge exists.
 
 use rtnetlink::LinkBridge;
+use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::InfoBridge;
 
 use super::{Link, LinkKind, MacAddr, validate_ifname};
 use crate::error::{Error, Result};
-use crate::handle::{Netlink, nl_error};
+use crate::handle::Netlink;
 
 /// What [`Netlink::ensure_bridge`] should make sure of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,19 +111,16 @@ impl Netlink {
                         .index(link.index)
                         .append_info_data(InfoBridge::VlanFiltering(true))
                         .build();
-                    self.handle
-                        .link()
-                        .change(msg)
-                        .execute()
-                        .await
-                        .map_err(|e| {
-                            let e = nl_error(e, "turning on VLAN filtering");
-                            if e.is_unsupported() {
-                                vlan_unsupported(&spec.name)
-                            } else {
-                                e
-                            }
-                        })?;
+                    self.change_request(RouteNetlinkMessage::NewLink(msg), 0, &|| {
+                        "turning on VLAN filtering".to_owned()
+                    })
+                    .map_err(|e| {
+                        if e.is_unsupported() {
+                            vlan_unsupported(&spec.name)
+                        } else {
+                            e
+                        }
+                    })?;
                     changed = true;
                 }
                 if let Some(mac) = spec.mac
@@ -170,10 +169,14 @@ impl Netlink {
         if spec.vlan_filtering {
             builder = builder.append_info_data(InfoBridge::VlanFiltering(true));
         }
-        match self.handle.link().add(builder.build()).execute().await {
+        let created = self.change_request(
+            RouteNetlinkMessage::NewLink(builder.build()),
+            NLM_F_CREATE | NLM_F_EXCL,
+            &|| format!("creating bridge {}", spec.name),
+        );
+        match created {
             Ok(()) => Ok(None),
             Err(e) => {
-                let e = nl_error(e, format!("creating bridge {}", spec.name));
                 if e.is_already_exists() {
                     // Someone else created a link of that name in between; adopt or reject it.
                     return Ok(Some(self.link(&spec.name).await?));

@@ -4,11 +4,11 @@
 mod bridge;
 mod info;
 mod port;
-mod raw;
-mod reader;
+pub(crate) mod raw;
 mod veth;
 
 use rtnetlink::LinkUnspec;
+use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::LinkMessage;
 
 pub use bridge::BridgeSpec;
@@ -16,11 +16,9 @@ pub use info::{BridgePortInfo, Link, LinkKind, MacAddr, OperState, PortState};
 pub use port::{BridgePortFlags, PortVlans, VlanRange};
 pub use veth::{VethPair, VethSpec, random_veth_name};
 
-pub(crate) use reader::LinkReader;
-use reader::Query;
-
 use crate::error::{Error, Result};
-use crate::handle::{Netlink, nl_error};
+use crate::handle::Netlink;
+use crate::socket::Query;
 
 /// Linux's limit for interface names (`IFNAMSIZ` - 1).
 pub const MAX_IFNAME_LEN: usize = 15;
@@ -54,9 +52,8 @@ pub fn validate_ifname(name: &str) -> Result<()> {
 impl Netlink {
     /// Looks a link up by name. A missing link is `Ok(None)`.
     ///
-    /// Links are read through the handle's second, plain netlink socket, synchronously (the
-    /// kernel answers inside the request's `send`), without counters (`RTEXT_FILTER_SKIP_STATS`)
-    /// and decoding only the attributes [`Link`] has.
+    /// Links are read without counters (`RTEXT_FILTER_SKIP_STATS`), decoding only the
+    /// attributes [`Link`] has.
     pub async fn link_by_name(&self, name: &str) -> Result<Option<Link>> {
         validate_ifname(name)?;
         self.read_one(Query::Name(name), &|| format!("looking up link {name}"))
@@ -68,7 +65,7 @@ impl Netlink {
     }
 
     fn read_one(&self, query: Query<'_>, context: &dyn Fn() -> String) -> Result<Option<Link>> {
-        match self.link_reader.get(query, context) {
+        match self.socket.links(query, context) {
             Ok(links) => Ok(links.into_iter().next()),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -87,8 +84,8 @@ impl Netlink {
 
     /// All links of the namespace.
     pub async fn links(&self) -> Result<Vec<Link>> {
-        self.link_reader
-            .get(Query::All, &|| "listing links".to_owned())
+        self.socket
+            .links(Query::All, &|| "listing links".to_owned())
     }
 
     /// Brings a link up. Already up is success.
@@ -149,12 +146,13 @@ impl Netlink {
 
     /// Deletes a link by index. A missing link is success.
     pub async fn delete_link(&self, index: u32) -> Result<()> {
-        match self.handle.link().del(index).execute().await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let e = nl_error(e, format!("deleting link #{index}"));
-                if e.is_not_found() { Ok(()) } else { Err(e) }
-            }
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        match self.change_request(RouteNetlinkMessage::DelLink(msg), 0, &|| {
+            format!("deleting link #{index}")
+        }) {
+            Err(e) if e.is_not_found() => Ok(()),
+            other => other,
         }
     }
 
@@ -173,12 +171,9 @@ impl Netlink {
 
     /// Sends an `RTM_NEWLINK` change (the `ip link set` path) for an existing link.
     pub(crate) async fn change(&self, msg: LinkMessage, what: &str, index: u32) -> Result<()> {
-        self.handle
-            .link()
-            .change(msg)
-            .execute()
-            .await
-            .map_err(|e| nl_error(e, format!("{what} on link #{index}")))
+        self.change_request(RouteNetlinkMessage::NewLink(msg), 0, &|| {
+            format!("{what} on link #{index}")
+        })
     }
 }
 

@@ -1,10 +1,12 @@
 //! Bridge ports: attaching, port flags and VLANs.
 
+use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::BridgeVlanInfoFlags;
 use rtnetlink::{LinkBridgePort, LinkBridgeVlan, LinkUnspec};
 
 use crate::error::{Error, Result};
-use crate::handle::{Netlink, nl_error};
+use crate::handle::Netlink;
 
 /// Bridge-port settings to apply with [`Netlink::set_bridge_port`]; `None` leaves a setting alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -109,12 +111,9 @@ impl Netlink {
         if let Some(v) = flags.learning {
             msg = msg.learning(v);
         }
-        self.handle
-            .link()
-            .set_port(msg.build())
-            .execute()
-            .await
-            .map_err(|e| nl_error(e, format!("setting bridge-port flags on #{port}")))
+        self.change_request(RouteNetlinkMessage::NewLink(msg.build()), 0, &|| {
+            format!("setting bridge-port flags on #{port}")
+        })
     }
 
     /// Programs a port's VLANs: optionally drops the default VLAN 1, then adds the PVID
@@ -129,8 +128,10 @@ impl Netlink {
             let msg = LinkBridgeVlan::new(port)
                 .vlan(1, BridgeVlanInfoFlags::empty())
                 .build();
-            if let Err(e) = self.handle.link().del_with_message(msg).execute().await {
-                let e = nl_error(e, format!("removing default VLAN 1 from port #{port}"));
+            let removed = self.change_request(RouteNetlinkMessage::DelLink(msg), 0, &|| {
+                format!("removing default VLAN 1 from port #{port}")
+            });
+            if let Err(e) = removed {
                 // Not being a member of VLAN 1 already is what we want.
                 if !e.is_not_found() && !e.is_invalid_input() {
                     return Err(vlan_unsupported(port, e));
@@ -164,8 +165,12 @@ impl Netlink {
         port: u32,
         msg: rtnetlink::packet_route::link::LinkMessage,
     ) -> Result<()> {
-        self.handle.link().set(msg).execute().await.map_err(|e| {
-            vlan_unsupported(port, nl_error(e, format!("adding VLANs to port #{port}")))
-        })
+        // RTM_SETLINK, as `bridge vlan add` sends it.
+        self.change_request(
+            RouteNetlinkMessage::SetLink(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            &|| format!("adding VLANs to port #{port}"),
+        )
+        .map_err(|e| vlan_unsupported(port, e))
     }
 }

@@ -18,7 +18,7 @@ use super::info::{BridgePortInfo, Link, LinkKind, MacAddr, OperState, PortState}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Malformed(pub(crate) &'static str);
 
-type Decoded<T> = std::result::Result<T, Malformed>;
+pub(crate) type Decoded<T> = std::result::Result<T, Malformed>;
 
 /// Size of `struct ifinfomsg`.
 const IFINFOMSG_LEN: usize = 16;

@@ -5,12 +5,14 @@ use std::hash::BuildHasher;
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rtnetlink::packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkMessage};
 use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use super::{Link, MacAddr, validate_ifname};
 use crate::error::{Error, Result};
-use crate::handle::{Netlink, nl_error};
+use crate::handle::Netlink;
 use crate::netns::NetNs;
 
 /// How many random host-side names [`Netlink::create_veth_pair`] tries before giving up.
@@ -136,15 +138,19 @@ impl Netlink {
         for _ in 0..NAME_ATTEMPTS {
             let host_name = spec.host_ifname.clone().unwrap_or_else(random_veth_name);
             let msg = veth_message(container, spec, &host_name);
-            let err = match self.handle.link().add(msg).execute().await {
-                Ok(()) => return self.link(&host_name).await,
-                Err(e) => nl_error(
-                    e,
+            let created = self.change_request(
+                RouteNetlinkMessage::NewLink(msg),
+                NLM_F_CREATE | NLM_F_EXCL,
+                &|| {
                     format!(
                         "creating veth pair {host_name} <-> {}",
                         spec.container_ifname
-                    ),
-                ),
+                    )
+                },
+            );
+            let err = match created {
+                Ok(()) => return self.link(&host_name).await,
+                Err(e) => e,
             };
             if !err.is_already_exists() {
                 return Err(err);

@@ -1,29 +1,41 @@
-//! A plain netlink socket for reading links synchronously, decoded with [`super::raw`].
+//! The plain rtnetlink socket of a [`crate::Netlink`] handle: every request of the handle is
+//! sent on it and answered on it, synchronously.
 //!
-//! The kernel builds the answer to `RTM_GETLINK` inside the `send` call (a dump's first part
-//! then, and each further part inside the `recv` that drains the one before), so the answer is
-//! there at once: a read is one `send` and one `recv`, without a trip through the connection
-//! task of the rtnetlink socket and without decoding the whole answer. The socket is
-//! non-blocking; should an answer ever be late, the reader waits in `poll` for at most
-//! [`ANSWER_TIMEOUT`], so the runtime thread is never blocked without bound.
+//! The kernel handles an rtnetlink request inside the `send` call that delivers it: a change is
+//! made (or refused) and its acknowledgement queued, a query's answer built (a dump's first part
+//! then, each further part inside the `recv` that drains the one before) before `send` returns.
+//! So a request is one `send` and one or a few `recv`s, with no connection task, no reactor and
+//! no channel in between; an asynchronous socket would not wait any less, since the kernel's
+//! work happens in the sending thread either way. The socket is non-blocking; should an answer
+//! ever be late, the socket waits in `poll` for at most [`ANSWER_TIMEOUT`], so no thread is
+//! blocked without bound.
+//!
+//! Links are asked for with a request made here and decoded with [`crate::link::raw`] (only the
+//! attributes [`Link`] has); every other request is built and its answers decoded with
+//! netlink-packet-route's types ([`RouteSocket::execute`]).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::info::Link;
-use super::raw::{Malformed, decode_link, u16_at, u32_at};
-use crate::error::{Error, Result};
+use rtnetlink::packet_core::{
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader, NetlinkMessage,
+};
+use rtnetlink::packet_route::RouteNetlinkMessage;
 
-/// The longest a read waits for the kernel's answer.
+use crate::error::{Error, Result};
+use crate::link::Link;
+use crate::link::raw::{Decoded, Malformed, decode_link, u16_at, u32_at};
+
+/// The longest a request waits for the kernel's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The receive buffer to start with: a link answer without statistics is 1-2 KiB, and the
-/// kernel fills a dump's later parts up to the size of the reader's buffer.
+/// kernel fills a dump's later parts up to the size of the socket's buffer.
 const INITIAL_BUFFER: usize = 8 * 1024;
-/// The kernel's largest dump part, unless a single link's answer is larger (32 KiB, 16 KiB
+/// The kernel's largest dump part, unless a single object's answer is larger (32 KiB, 16 KiB
 /// since Linux 6.x).
 const LARGEST_DUMP_PART: usize = 32 * 1024;
-/// The largest datagram the reader makes room for.
+/// The largest datagram the socket makes room for.
 const MAX_BUFFER: usize = 1024 * 1024;
 /// How often a request is sent again after its answer did not fit the buffer.
 const MAX_ATTEMPTS: usize = 4;
@@ -35,12 +47,12 @@ const NLMSG_DONE: u16 = 3;
 const NLMSG_OVERRUN: u16 = 4;
 const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_EXT_MASK: u16 = 29;
 /// `RTEXT_FILTER_SKIP_STATS`: no counters in the answer ([`Link`] has no use for them).
 const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
+/// Where the sequence number sits in a netlink header.
+const SEQ_AT: usize = 8;
 
 /// Which links to ask for.
 #[derive(Debug, Clone, Copy)]
@@ -59,29 +71,41 @@ impl Query<'_> {
     }
 }
 
-/// The link-reading socket of one [`crate::Netlink`] handle (shared by its clones).
-pub(crate) struct LinkReader {
+/// What the kernel answers a request with, and so when the answer is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape {
+    /// The type of the answer's messages; `None`: an acknowledgement (or an error) only.
+    kind: Option<u16>,
+    /// A dump: messages of `kind` until `NLMSG_DONE`. Otherwise the first message of `kind`
+    /// (or the acknowledgement) completes the answer.
+    dump: bool,
+}
+
+/// The rtnetlink socket of one [`crate::Netlink`] handle (shared by its clones).
+pub(crate) struct RouteSocket {
     fd: OwnedFd,
     state: Mutex<State>,
 }
 
 struct State {
     seq: u32,
+    /// The receive buffer: its capacity is the room offered to the kernel, its length 0
+    /// between datagrams (pages the kernel never wrote are never touched).
     buf: Vec<u8>,
-    /// An earlier read ended before its whole answer was received (an error mid-dump): what is
-    /// left of it is drained before the next request.
+    /// An earlier request ended before its whole answer was received (an error mid-dump): what
+    /// is left of it is drained before the next request.
     unfinished: bool,
 }
 
-impl std::fmt::Debug for LinkReader {
+impl std::fmt::Debug for RouteSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LinkReader")
+        f.debug_struct("RouteSocket")
             .field("fd", &self.fd.as_raw_fd())
             .finish()
     }
 }
 
-/// What one received datagram meant for the read in progress.
+/// What one received datagram meant for the request in progress.
 enum Step {
     /// More datagrams belong to the answer.
     More,
@@ -92,17 +116,17 @@ enum Step {
 }
 
 /// A complete answer, or the request must be sent again.
-enum Answer {
-    Links(Vec<Link>),
+enum Outcome<T> {
+    Items(Vec<T>),
     Errno(i32),
     /// A datagram did not fit the buffer, which has grown to its size (and what was left of a
     /// dump has been received and dropped).
     Resend,
 }
 
-impl LinkReader {
+impl RouteSocket {
     /// Creates the socket in the calling thread's network namespace.
-    pub(crate) fn open() -> std::io::Result<LinkReader> {
+    pub(crate) fn open() -> std::io::Result<RouteSocket> {
         // SAFETY: socket(2) takes no pointers; the result is checked before it is used.
         let fd = unsafe {
             libc::socket(
@@ -116,7 +140,7 @@ impl LinkReader {
         }
         // SAFETY: `fd` is a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(LinkReader {
+        Ok(RouteSocket {
             fd,
             state: Mutex::new(State {
                 seq: 0,
@@ -128,11 +152,63 @@ impl LinkReader {
 
     /// Asks for the links `query` names and returns them decoded. A link that does not exist is
     /// the kernel's error (`ENODEV`), as [`Error::NotFound`].
-    pub(crate) fn get(&self, query: Query<'_>, context: &dyn Fn() -> String) -> Result<Vec<Link>> {
+    pub(crate) fn links(
+        &self,
+        query: Query<'_>,
+        context: &dyn Fn() -> String,
+    ) -> Result<Vec<Link>> {
+        let shape = Shape {
+            kind: Some(RTM_NEWLINK),
+            dump: query.is_dump(),
+        };
+        self.exchange(request(query, 0), shape, context, &|_, payload| {
+            decode_link(payload)
+        })
+    }
+
+    /// Sends `msg` with the netlink header flags `flags` (`NLM_F_REQUEST` is added) and returns
+    /// the answer, decoded by netlink-packet-route: with `NLM_F_DUMP`, the dump's messages;
+    /// otherwise the request is acknowledged (`NLM_F_ACK` is added) and nothing is returned. The
+    /// kernel's refusal is its errno, as [`Error::from_errno`] maps it.
+    pub(crate) fn execute(
+        &self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        context: &dyn Fn() -> String,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
+        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
+        // The answer to an rtnetlink dump is the request's NEW type: RTM_GETxxx is RTM_NEWxxx + 2.
+        let shape = Shape {
+            kind: dump.then(|| msg.message_type().saturating_sub(2)),
+            dump,
+        };
+        let mut nl = NetlinkMessage::from(msg);
+        nl.header.flags = flags | NLM_F_REQUEST | if dump { 0 } else { NLM_F_ACK };
+        nl.finalize();
+        let mut bytes = vec![0u8; nl.buffer_len()];
+        nl.serialize(&mut bytes);
+        self.exchange(bytes, shape, context, &|kind, payload| {
+            let mut header = NetlinkHeader::default();
+            header.message_type = kind;
+            RouteNetlinkMessage::deserialize(&header, payload)
+                .map_err(|_| Malformed("netlink-packet-route could not decode an answer"))
+        })
+    }
+
+    /// Sends `request` (its sequence number set here) and receives the answer of `shape`,
+    /// each of its messages decoded by `decode` (given the message's type and payload). An
+    /// answer that outgrew the buffer is asked for again with a larger one.
+    fn exchange<T>(
+        &self,
+        mut request: Vec<u8>,
+        shape: Shape,
+        context: &dyn Fn() -> String,
+        decode: &dyn Fn(u16, &[u8]) -> Decoded<T>,
+    ) -> Result<Vec<T>> {
         // The state is a counter and a buffer, valid whatever a panicking holder left behind.
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.buf.is_empty() {
-            state.buf.resize(INITIAL_BUFFER, 0);
+        if state.buf.capacity() == 0 {
+            state.buf.reserve_exact(INITIAL_BUFFER);
         }
         if state.unfinished {
             self.drain(&mut state)?;
@@ -141,16 +217,18 @@ impl LinkReader {
         loop {
             attempts += 1;
             state.seq = state.seq.wrapping_add(1);
-            let request = request(query, state.seq);
+            if let Some(seq) = request.get_mut(SEQ_AT..SEQ_AT + 4) {
+                seq.copy_from_slice(&state.seq.to_ne_bytes());
+            }
             self.send(&request, context)?;
             state.unfinished = true;
-            let answer = self.receive(&mut state, query.is_dump(), context)?;
+            let outcome = self.receive(&mut state, shape, context, decode)?;
             state.unfinished = false;
-            match answer {
-                Answer::Links(links) => return Ok(links),
-                Answer::Errno(errno) => return Err(Error::from_errno(errno, context())),
-                Answer::Resend if attempts < MAX_ATTEMPTS => {}
-                Answer::Resend => {
+            match outcome {
+                Outcome::Items(items) => return Ok(items),
+                Outcome::Errno(errno) => return Err(Error::from_errno(errno, context())),
+                Outcome::Resend if attempts < MAX_ATTEMPTS => {}
+                Outcome::Resend => {
                     return Err(Error::Netlink {
                         context: context(),
                         errno: 0,
@@ -190,21 +268,27 @@ impl LinkReader {
         }
     }
 
-    /// One datagram into `buf`, waiting for it up to `deadline`. Returns its full length, which
-    /// is more than the buffer when it did not fit (`MSG_TRUNC`; the datagram is gone then).
+    /// One datagram into `buf` (its capacity is the room offered; its length becomes what the
+    /// kernel wrote), waiting for it up to `deadline`. Returns the datagram's full length, which
+    /// is more than the room when it did not fit (`MSG_TRUNC`; the datagram is gone then).
     /// `Ok(None)`: nothing arrived before the deadline.
-    fn recv(&self, buf: &mut [u8], deadline: Option<Instant>) -> std::io::Result<Option<usize>> {
+    fn recv(&self, buf: &mut Vec<u8>, deadline: Option<Instant>) -> std::io::Result<Option<usize>> {
+        buf.clear();
         loop {
-            // SAFETY: the pointer and length describe `buf`, which outlives the call.
+            // SAFETY: the pointer and capacity describe `buf`'s allocation, which outlives the
+            // call; the kernel writes at most that many bytes into it.
             let got = unsafe {
                 libc::recv(
                     self.fd.as_raw_fd(),
                     buf.as_mut_ptr().cast(),
-                    buf.len(),
+                    buf.capacity(),
                     libc::MSG_TRUNC,
                 )
             };
             if let Ok(len) = usize::try_from(got) {
+                // SAFETY: the kernel wrote the first min(len, capacity) bytes (with MSG_TRUNC,
+                // `len` is the datagram's full length even when only the capacity was written).
+                unsafe { buf.set_len(len.min(buf.capacity())) };
                 return Ok(Some(len));
             }
             let err = std::io::Error::last_os_error();
@@ -245,7 +329,7 @@ impl LinkReader {
             match self.recv(&mut state.buf, None) {
                 Ok(Some(_)) => {}
                 Ok(None) => break,
-                Err(e) => return Err(Error::io(e, "draining the link-reading socket")),
+                Err(e) => return Err(Error::io(e, "draining a netlink socket")),
             }
         }
         state.unfinished = false;
@@ -254,14 +338,15 @@ impl LinkReader {
 
     /// Receives the answer to request `state.seq`. An error leaves the socket with what is
     /// left of the answer in it ([`State::unfinished`]).
-    fn receive(
+    fn receive<T>(
         &self,
         state: &mut State,
-        dump: bool,
+        shape: Shape,
         context: &dyn Fn() -> String,
-    ) -> Result<Answer> {
+        decode: &dyn Fn(u16, &[u8]) -> Decoded<T>,
+    ) -> Result<Outcome<T>> {
         let deadline = Instant::now() + ANSWER_TIMEOUT;
-        let mut links = Vec::new();
+        let mut items = Vec::new();
         loop {
             let len = match self.recv(&mut state.buf, Some(deadline)) {
                 Ok(Some(len)) => len,
@@ -273,7 +358,7 @@ impl LinkReader {
                 }
                 Err(e) => return Err(Error::io(e, context())),
             };
-            if len > state.buf.len() {
+            if len > state.buf.capacity() {
                 if len > MAX_BUFFER {
                     return Err(Error::Netlink {
                         context: context(),
@@ -281,29 +366,28 @@ impl LinkReader {
                         message: format!("an answer of {len} bytes is larger than allowed"),
                     });
                 }
-                // A dump's parts are up to the reader's buffer in size (at least the largest
-                // link's): the next may be larger than this one, so room for the largest the
+                // A dump's parts are up to the socket's buffer in size (at least the largest
+                // object's): the next may be larger than this one, so room for the largest the
                 // kernel makes.
                 let grown = len
-                    .max(state.buf.len().saturating_mul(2))
+                    .max(state.buf.capacity().saturating_mul(2))
                     .clamp(LARGEST_DUMP_PART, MAX_BUFFER);
-                state.buf.resize(grown, 0);
-                if dump {
+                state.buf = Vec::with_capacity(grown);
+                if shape.dump {
                     // The kernel refuses a new dump while one is under way: receive the rest
                     // of this one (each receive makes the kernel queue the next part at once).
                     self.drain(state)?;
                 }
-                return Ok(Answer::Resend);
+                return Ok(Outcome::Resend);
             }
-            let datagram = state.buf.get(..len).unwrap_or(&[]);
-            let step = parse_datagram(datagram, state.seq, dump, &mut |payload| {
-                links.push(decode_link(payload)?);
+            let step = parse_datagram(&state.buf, state.seq, shape, &mut |kind, payload| {
+                items.push(decode(kind, payload)?);
                 Ok(())
             });
             match step {
                 Ok(Step::More) => {}
-                Ok(Step::Done) => return Ok(Answer::Links(links)),
-                Ok(Step::Errno(errno)) => return Ok(Answer::Errno(errno)),
+                Ok(Step::Done) => return Ok(Outcome::Items(items)),
+                Ok(Step::Errno(errno)) => return Ok(Outcome::Errno(errno)),
                 Err(Malformed(why)) => {
                     return Err(Error::Netlink {
                         context: context(),
@@ -316,14 +400,15 @@ impl LinkReader {
     }
 }
 
-/// Goes through the netlink messages of one datagram: link messages answering request `seq` go
-/// to `on_link` (their payload), messages of other requests and of other types are skipped.
+/// Goes through the netlink messages of one datagram: messages of the answer's type answering
+/// request `seq` go to `on_message` (their type and payload); messages of other requests and
+/// of other types are skipped.
 fn parse_datagram(
     mut bytes: &[u8],
     seq: u32,
-    dump: bool,
-    on_link: &mut dyn FnMut(&[u8]) -> std::result::Result<(), Malformed>,
-) -> std::result::Result<Step, Malformed> {
+    shape: Shape,
+    on_message: &mut dyn FnMut(u16, &[u8]) -> Decoded<()>,
+) -> Decoded<Step> {
     while !bytes.is_empty() {
         let cut = Malformed("netlink message header cut short");
         let len = u32_at(bytes, 0).ok_or(cut)?;
@@ -341,12 +426,6 @@ fn parse_datagram(
             continue;
         }
         match kind {
-            RTM_NEWLINK => {
-                on_link(payload)?;
-                if !dump {
-                    return Ok(Step::Done);
-                }
-            }
             NLMSG_ERROR | NLMSG_DONE => {
                 // NLMSG_ERROR starts with the errno (0: an acknowledgement); NLMSG_DONE with
                 // the dump's result (0, or an errno when the dump failed part way).
@@ -362,13 +441,19 @@ fn parse_datagram(
             }
             NLMSG_OVERRUN => return Err(Malformed("the kernel reported an overrun")),
             NLMSG_NOOP => {}
+            kind if Some(kind) == shape.kind => {
+                on_message(kind, payload)?;
+                if !shape.dump {
+                    return Ok(Step::Done);
+                }
+            }
             _ => {}
         }
     }
     Ok(Step::More)
 }
 
-/// The `RTM_GETLINK` request for `query`, without statistics.
+/// The `RTM_GETLINK` request for `query`, without statistics, as sequence number `seq`.
 fn request(query: Query<'_>, seq: u32) -> Vec<u8> {
     let (flags, index) = match query {
         Query::Name(_) => (NLM_F_REQUEST, 0),
@@ -419,7 +504,6 @@ fn push_attr(msg: &mut Vec<u8>, kind: u16, value: &[&[u8]]) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
-    use futures::TryStreamExt;
     use rtnetlink::packet_core::{
         NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload, Parseable,
     };
@@ -487,7 +571,11 @@ mod tests {
 
     fn count(datagram: &[u8], seq: u32, dump: bool) -> (Result<Step, Malformed>, usize) {
         let mut n = 0;
-        let step = parse_datagram(datagram, seq, dump, &mut |_| {
+        let shape = Shape {
+            kind: Some(RTM_NEWLINK),
+            dump,
+        };
+        let step = parse_datagram(datagram, seq, shape, &mut |_, _| {
             n += 1;
             Ok(())
         });
@@ -554,45 +642,86 @@ mod tests {
         assert!(count(&zero, 5, false).0.is_err());
     }
 
+    #[test]
+    fn acknowledgements_end_a_change() {
+        let ack = Shape {
+            kind: None,
+            dump: false,
+        };
+        let run = |datagram: &[u8]| {
+            let mut n = 0;
+            let step = parse_datagram(datagram, 5, ack, &mut |_, _| {
+                n += 1;
+                Ok(())
+            });
+            (step, n)
+        };
+        // The kernel echoes the request after the errno (no NETLINK_CAP_ACK on the socket).
+        let echoed = nlmsg(RTM_NEWLINK, 5, &[0u8; 16]);
+        let mut done = 0i32.to_ne_bytes().to_vec();
+        done.extend(&echoed);
+        assert!(matches!(
+            run(&nlmsg(NLMSG_ERROR, 5, &done)),
+            (Ok(Step::Done), 0)
+        ));
+        let mut refused = (-libc::EEXIST).to_ne_bytes().to_vec();
+        refused.extend(&echoed);
+        assert!(matches!(
+            run(&nlmsg(NLMSG_ERROR, 5, &refused)),
+            (Ok(Step::Errno(libc::EEXIST)), 0)
+        ));
+        // Messages other than the acknowledgement are not the answer.
+        assert!(matches!(run(&echoed), (Ok(Step::More), 0)));
+        assert!(matches!(
+            run(&nlmsg(NLMSG_ERROR, 4, &done)),
+            (Ok(Step::More), 0)
+        ));
+    }
+
     /// The raw payloads of the kernel's answer to `query`.
-    fn kernel_answers(reader: &LinkReader, query: Query<'_>) -> Vec<Vec<u8>> {
-        let mut state = reader.state.lock().unwrap();
-        state.buf.resize(64 * 1024, 0);
+    fn kernel_answers(socket: &RouteSocket, query: Query<'_>) -> Vec<Vec<u8>> {
+        let mut state = socket.state.lock().unwrap();
+        state.buf = Vec::with_capacity(64 * 1024);
         state.seq += 1;
         let seq = state.seq;
-        reader.send(&request(query, seq), &String::new).unwrap();
+        socket.send(&request(query, seq), &String::new).unwrap();
         let mut out = Vec::new();
+        let shape = Shape {
+            kind: Some(RTM_NEWLINK),
+            dump: query.is_dump(),
+        };
         loop {
-            let len = reader
+            let len = socket
                 .recv(&mut state.buf, Some(Instant::now() + ANSWER_TIMEOUT))
                 .unwrap()
                 .unwrap();
-            let step = parse_datagram(
-                state.buf.get(..len).unwrap(),
-                seq,
-                query.is_dump(),
-                &mut |p| {
-                    out.push(p.to_vec());
-                    Ok(())
-                },
-            );
+            assert_eq!(len, state.buf.len());
+            let step = parse_datagram(&state.buf, seq, shape, &mut |_, p| {
+                out.push(p.to_vec());
+                Ok(())
+            });
             if !matches!(step, Ok(Step::More)) {
                 return out;
             }
         }
     }
 
-    /// What rtnetlink's handle reads and netlink-packet-route decodes, for comparison.
+    /// The links as netlink-packet-route decodes the kernel's whole answer (with counters), for
+    /// comparison.
     async fn their_links(nl: &Netlink) -> Vec<Link> {
-        let msgs: Vec<LinkMessage> = nl
-            .handle
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
+        let answers = nl
+            .dump(
+                RouteNetlinkMessage::GetLink(LinkMessage::default()),
+                &String::new,
+            )
             .unwrap();
-        msgs.iter().map(Link::from_message).collect()
+        answers
+            .iter()
+            .map(|answer| match answer {
+                RouteNetlinkMessage::NewLink(msg) => Link::from_message(msg),
+                other => panic!("not a link: {other:?}"),
+            })
+            .collect()
     }
 
     /// Real kernel answers for a bridge, a bridge port with hairpin and isolation, a veth whose
@@ -645,7 +774,7 @@ mod tests {
         assert!(pair.container.peer_netns_id.is_some());
         assert_eq!(pair.container.peer_index, Some(pair.host.index));
 
-        let answers = kernel_answers(&nl.link_reader, Query::All);
+        let answers = kernel_answers(&nl.socket, Query::All);
         assert_eq!(answers.len(), 3);
         for bytes in answers {
             let whole = decode_link(&bytes).unwrap();
@@ -686,30 +815,99 @@ mod tests {
                 .unwrap();
         }
         let expected = their_links(&nl).await;
-        let reader = &nl.link_reader;
+        let socket = &nl.socket;
         for query in [Query::All, Query::Name("br-big3")] {
             {
-                let mut state = reader.state.lock().unwrap();
-                state.buf = vec![0; 64];
+                let mut state = socket.state.lock().unwrap();
+                state.buf = Vec::with_capacity(64);
             }
-            let got = reader.get(query, &String::new).unwrap();
+            let got = socket.links(query, &String::new).unwrap();
             match query {
                 Query::All => assert_eq!(got, expected),
                 _ => assert_eq!(got.first().map(|l| l.name.as_str()), Some("br-big3")),
             }
-            assert!(reader.state.lock().unwrap().buf.len() > 64);
+            assert!(socket.state.lock().unwrap().buf.capacity() > 64);
         }
         // An unfinished dump (abandoned after its first part) is drained before the next read.
         {
-            let mut state = reader.state.lock().unwrap();
-            state.buf = vec![0; 4096];
+            let mut state = socket.state.lock().unwrap();
+            state.buf = Vec::with_capacity(4096);
             state.seq += 1;
             let seq = state.seq;
-            reader
+            socket
                 .send(&request(Query::All, seq), &String::new)
                 .unwrap();
             state.unfinished = true;
         }
         assert_eq!(nl.links().await.unwrap(), expected);
+    }
+
+    /// Changes and dumps made with netlink-packet-route's messages on the plain socket: the
+    /// kernel's refusals keep their errno, the idempotent operations stay idempotent, and dumps
+    /// that outgrow the buffer are asked for again whole.
+    #[tokio::test]
+    async fn changes_refusals_and_dumps() {
+        use crate::addr::{AddrOptions, IpFamily};
+        use crate::route::{RouteFilter, RouteSpec};
+
+        let node = TestNode::new();
+        let nl = node.connect().await.unwrap();
+        let bridge = nl.ensure_bridge(&BridgeSpec::new("br-req")).await.unwrap();
+        nl.set_link_up(bridge.index).await.unwrap();
+        for i in 0..40u8 {
+            let addr = format!("10.{i}.0.1/24").parse().unwrap();
+            nl.add_address(bridge.index, addr, AddrOptions::default())
+                .await
+                .unwrap();
+        }
+        // Present already: success, as the Go plugins treat EEXIST.
+        let first = "10.0.0.1/24".parse().unwrap();
+        nl.add_address(bridge.index, first, AddrOptions::default())
+            .await
+            .unwrap();
+        let route =
+            RouteSpec::new("10.99.0.0/16".parse().unwrap()).via("10.0.0.254".parse().unwrap());
+        nl.add_route(&route).await.unwrap();
+        assert!(nl.add_route(&route).await.unwrap_err().is_already_exists());
+        nl.replace_route(&route).await.unwrap();
+        // A link that is not there: the kernel's ENODEV.
+        assert!(nl.set_link_up(4242).await.unwrap_err().is_not_found());
+        nl.delete_link(4242).await.unwrap();
+
+        let addrs = nl
+            .addresses(Some(bridge.index), Some(IpFamily::V4))
+            .await
+            .unwrap();
+        assert_eq!(addrs.len(), 40);
+        let routes = nl.routes(&RouteFilter::default()).await.unwrap();
+        assert!(routes.iter().any(|r| r.destination == route.destination));
+        {
+            let mut state = nl.socket.state.lock().unwrap();
+            state.buf = Vec::with_capacity(64);
+        }
+        assert_eq!(
+            nl.addresses(Some(bridge.index), Some(IpFamily::V4))
+                .await
+                .unwrap(),
+            addrs
+        );
+        assert!(nl.socket.state.lock().unwrap().buf.capacity() > 64);
+        {
+            let mut state = nl.socket.state.lock().unwrap();
+            state.buf = Vec::with_capacity(64);
+        }
+        assert_eq!(nl.routes(&RouteFilter::default()).await.unwrap(), routes);
+
+        nl.delete_route(&route).await.unwrap();
+        nl.delete_route(&route).await.unwrap();
+        nl.delete_address(bridge.index, first).await.unwrap();
+        nl.delete_address(bridge.index, first).await.unwrap();
+        assert_eq!(
+            nl.addresses(Some(bridge.index), Some(IpFamily::V4))
+                .await
+                .unwrap()
+                .len(),
+            39
+        );
     }
 }
