@@ -97,7 +97,7 @@ struct Ctx<'a> {
     /// The IPAM when it is not host-local (static, delegated), checked on this thread.
     ipam: Option<Ipam>,
     /// host-local's ADD, checked and run on the pod thread.
-    early: Option<Awaited<EarlyAdd>>,
+    early: Option<Awaited<Box<EarlyAdd>>>,
     masq: Option<Masq>,
     host: Netlink,
     /// The node's `net.ipv4`/`net.ipv6` sysctls, opened by the pod thread before it entered
@@ -510,7 +510,7 @@ async fn undo(ctx: &Ctx<'_>, made: &Made) {
         .early
         .as_ref()
         .and_then(|e| e.ready())
-        .map(EarlyAdd::ipam);
+        .map(|early| early.ipam());
     if made.ipam
         && let Some(ipam) = early.or(ctx.ipam.as_ref())
     {

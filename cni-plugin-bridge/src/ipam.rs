@@ -74,7 +74,7 @@ impl EarlyAdd {
 pub(crate) fn start_host_local_add<C>(
     r: &AddRequest<C>,
     thread: &NsThread,
-) -> impl Future<Output = Result<EarlyAdd, BridgeError>> + Send + 'static {
+) -> impl Future<Output = Result<Box<EarlyAdd>, BridgeError>> + Send + 'static {
     let parts = AddParts::of(r);
     let started = thread.start(move || {
         let req = IpamRequest::from_add_parts(parts)?;
@@ -83,13 +83,16 @@ pub(crate) fn start_host_local_add<C>(
         let outcome = h
             .add_blocking_in(&req, conf, &store)
             .map_err(BridgeError::from);
-        Ok(EarlyAdd {
+        // Boxed where it is made: it is large (the whole IPAM request), and on its way to the
+        // caller it passes through several futures, each of which would otherwise hold a copy
+        // on the plugin thread's stack.
+        Ok(Box::new(EarlyAdd {
             ipam: Ipam {
                 inner: Inner::HostLocal(h),
                 req,
             },
             outcome: Mutex::new(Some(outcome)),
-        })
+        }))
     });
     async move {
         started
