@@ -107,7 +107,7 @@ struct Ctx<'a> {
     /// before it enters it, makes the pod's netlink socket, reserves host-local's address and
     /// later writes the pod interface's sysctls (one thread start for all of it).
     pod_thread: NsThread,
-    /// The pod's netlink connection, made on the pod thread.
+    /// The pod's netlink handle (its socket), made on the pod thread.
     pod: Awaited<Netlink>,
 }
 
@@ -208,7 +208,7 @@ pub(crate) async fn add(req: &AddRequest<BridgeConf>) -> Result<CniResult, Bridg
             host_sysctls.await.map_err(failed)?.map_err(failed)
         }),
         pod_thread,
-        pod: Awaited::new("the pod's netlink connection", async {
+        pod: Awaited::new("the pod's netlink socket", async {
             pod_connect.await.map_err(in_pod)
         }),
     };
