@@ -1,9 +1,11 @@
 //! The second, async stage of a plugin call: typing the config and calling the plugin.
 
+use std::future::Future;
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::pin::Pin;
 
-use cni_types::{CniArgs, CniError, Command, NetConf, Version, VersionInfo};
+use cni_types::{CniArgs, CniError, CniResult, Command, NetConf, Version, VersionInfo};
 
 use super::netns::check_not_own;
 use super::parse::{Call, Stop, prepare};
@@ -71,7 +73,9 @@ pub async fn handle<P: Plugin>(plugin: &P, env: &CniEnv, stdin: &mut dyn Read) -
 
 /// The synchronous part of [`handle`]: the environment, stdin and version checks. VERSION, the
 /// about text and protocol errors end here with their outcome, without an async runtime; a call
-/// for the plugin is returned for [`second_stage`].
+/// for the plugin is returned for [`second_stage`]. Not inlined, so that its stack frame (the
+/// config's first reading) is given back before the plugin runs.
+#[inline(never)]
 pub(crate) fn first_stage<P: Plugin>(
     plugin: &P,
     env: &CniEnv,
@@ -140,7 +144,38 @@ fn pretty(value: &serde_json::Value) -> Vec<u8> {
     out
 }
 
+/// The plugin's future for one call (the `Plugin` methods return boxed futures).
+type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, CniError>> + Send + 'a>>;
+
+/// A call handed to the plugin: what it returns, still to be awaited.
+enum Started<'a> {
+    /// ADD: the result, printed in the config's version.
+    Add(Pending<'a, CniResult>, Version),
+    /// DEL, CHECK, STATUS, GC: nothing to print.
+    Done(Pending<'a, ()>),
+    /// Answered without the plugin (VERSION).
+    Reply(Reply),
+}
+
 async fn dispatch<P: Plugin>(plugin: &P, env: CniEnv, call: Call) -> Result<Reply, CniError> {
+    match start(plugin, env, call)? {
+        Started::Add(pending, version) => {
+            let result = pending.await?;
+            let bytes = result.into_version(version)?.to_vec_pretty()?;
+            Ok(Reply::Stdout(bytes))
+        }
+        Started::Done(pending) => pending.await.map(|()| Reply::Empty),
+        Started::Reply(reply) => Ok(reply),
+    }
+}
+
+/// The synchronous part of [`dispatch`]: types the config, builds the verb's request and hands
+/// it to the plugin. Kept out of `dispatch`'s poll function, whose stack frame is live for as
+/// long as the plugin runs: the typed config and the request are large (1.5 KB for the bridge
+/// plugin, in several copies while they are built), and made here their stack is given back
+/// before the plugin's own work goes deeper.
+#[inline(never)]
+fn start<P: Plugin>(plugin: &P, env: CniEnv, call: Call) -> Result<Started<'_>, CniError> {
     let config = NetConf::<P::Config>::from_slice(&call.stdin)?;
     let version = call.version;
     let cni_path = env.cni_path();
@@ -163,9 +198,7 @@ async fn dispatch<P: Plugin>(plugin: &P, env: CniEnv, call: Call) -> Result<Repl
                 cni_path,
                 delegate,
             };
-            let result = plugin.add(req).await?;
-            let bytes = result.into_version(version)?.to_vec_pretty()?;
-            Ok(Reply::Stdout(bytes))
+            Ok(Started::Add(plugin.add(req), version))
         }
         Command::Del => {
             if !call.netns_override {
@@ -183,7 +216,7 @@ async fn dispatch<P: Plugin>(plugin: &P, env: CniEnv, call: Call) -> Result<Repl
                 cni_path,
                 delegate,
             };
-            plugin.del(req).await.map(|()| Reply::Empty)
+            Ok(Started::Done(plugin.del(req)))
         }
         Command::Check => {
             let req = CheckRequest {
@@ -196,7 +229,7 @@ async fn dispatch<P: Plugin>(plugin: &P, env: CniEnv, call: Call) -> Result<Repl
                 cni_path,
                 delegate,
             };
-            plugin.check(req).await.map(|()| Reply::Empty)
+            Ok(Started::Done(plugin.check(req)))
         }
         Command::Status => {
             let req = StatusRequest {
@@ -205,7 +238,7 @@ async fn dispatch<P: Plugin>(plugin: &P, env: CniEnv, call: Call) -> Result<Repl
                 cni_path,
                 delegate,
             };
-            plugin.status(req).await.map(|()| Reply::Empty)
+            Ok(Started::Done(plugin.status(req)))
         }
         Command::Gc => {
             let req = GcRequest {
@@ -215,9 +248,11 @@ async fn dispatch<P: Plugin>(plugin: &P, env: CniEnv, call: Call) -> Result<Repl
                 cni_path,
                 delegate,
             };
-            plugin.gc(req).await.map(|()| Reply::Empty)
+            Ok(Started::Done(plugin.gc(req)))
         }
         // Answered before dispatch; kept total so a new verb cannot slip through silently.
-        Command::Version => Ok(Reply::Stdout(version_output(&plugin.supported_versions()))),
+        Command::Version => Ok(Started::Reply(Reply::Stdout(version_output(
+            &plugin.supported_versions(),
+        )))),
     }
 }

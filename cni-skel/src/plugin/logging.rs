@@ -66,7 +66,10 @@ fn open_log_file(path: &str) -> Result<std::fs::File, String> {
 }
 
 /// The subscriber for an explicit filter: tracing-subscriber's `fmt` with an `EnvFilter`.
-/// Returns whether it was installed.
+/// Returns whether it was installed. Not inlined: its builders take kilobytes of stack, which
+/// would otherwise be part of the caller's frame (a plugin's `main`) whether or not logging is
+/// asked for.
+#[inline(never)]
 fn init_filtered(directive: &str, file: Option<std::fs::File>) -> bool {
     let (filter, bad_filter) = match EnvFilter::try_new(directive) {
         Ok(f) => (f, None),
