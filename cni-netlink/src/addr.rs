@@ -199,15 +199,16 @@ impl Netlink {
                 IpFamily::V6 => AddressFamily::Inet6,
             };
         }
-        let answers = self.dump(RouteNetlinkMessage::GetAddress(msg), &|| {
-            "listing addresses".to_owned()
-        })?;
-        let msgs = answers.iter().filter_map(|answer| match answer {
-            RouteNetlinkMessage::NewAddress(msg) => Some(msg),
-            _ => None,
-        });
+        let msgs = self.dump(
+            RouteNetlinkMessage::GetAddress(msg),
+            &|| "listing addresses".to_owned(),
+            |answer| match answer {
+                RouteNetlinkMessage::NewAddress(msg) => Address::from_message(&msg),
+                _ => None,
+            },
+        )?;
         Ok(msgs
-            .filter_map(Address::from_message)
+            .into_iter()
             .filter(|a| index.is_none_or(|i| a.index == i))
             .filter(|a| family.is_none_or(|f| IpFamily::of(&a.network.ip()) == f))
             .collect())

@@ -70,14 +70,17 @@ impl Netlink {
         self.socket.execute(msg, flags, context).map(drop)
     }
 
-    /// Dumps the objects `msg` asks for (an `RTM_GETxxx` message) and returns the kernel's
-    /// messages.
-    pub(crate) fn dump(
+    /// Dumps the objects `msg` asks for (an `RTM_GETxxx` message) and returns what `pick` takes
+    /// of the kernel's messages (the `RTM_NEWxxx` ones, unwrapped).
+    pub(crate) fn dump<T>(
         &self,
         msg: RouteNetlinkMessage,
         context: &dyn Fn() -> String,
-    ) -> Result<Vec<RouteNetlinkMessage>> {
-        self.socket
-            .execute(msg, rtnetlink::packet_core::NLM_F_DUMP, context)
+        pick: impl Fn(RouteNetlinkMessage) -> Option<T>,
+    ) -> Result<Vec<T>> {
+        let answers = self
+            .socket
+            .execute(msg, rtnetlink::packet_core::NLM_F_DUMP, context)?;
+        Ok(answers.into_iter().filter_map(pick).collect())
     }
 }

@@ -360,14 +360,15 @@ impl Netlink {
                 IpFamily::V4 => RouteMessageBuilder::<Ipv4Addr>::new().build(),
                 IpFamily::V6 => RouteMessageBuilder::<Ipv6Addr>::new().build(),
             };
-            let answers = self.dump(RouteNetlinkMessage::GetRoute(msg), &|| {
-                "listing routes".to_owned()
-            })?;
-            let msgs = answers.iter().filter_map(|answer| match answer {
-                RouteNetlinkMessage::NewRoute(msg) => Some(msg),
-                _ => None,
-            });
-            out.extend(msgs.filter_map(Route::from_message).filter(|r| {
+            let routes = self.dump(
+                RouteNetlinkMessage::GetRoute(msg),
+                &|| "listing routes".to_owned(),
+                |answer| match answer {
+                    RouteNetlinkMessage::NewRoute(msg) => Route::from_message(&msg),
+                    _ => None,
+                },
+            )?;
+            out.extend(routes.into_iter().filter(|r| {
                 filter.table.is_none_or(|t| r.table == t)
                     && filter.oif.is_none_or(|o| r.oif == Some(o))
                     && filter.protocol.is_none_or(|p| r.protocol == p)

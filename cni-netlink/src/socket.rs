@@ -709,19 +709,15 @@ mod tests {
     /// The links as netlink-packet-route decodes the kernel's whole answer (with counters), for
     /// comparison.
     async fn their_links(nl: &Netlink) -> Vec<Link> {
-        let answers = nl
-            .dump(
-                RouteNetlinkMessage::GetLink(LinkMessage::default()),
-                &String::new,
-            )
-            .unwrap();
-        answers
-            .iter()
-            .map(|answer| match answer {
-                RouteNetlinkMessage::NewLink(msg) => Link::from_message(msg),
+        nl.dump(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            &String::new,
+            |answer| match answer {
+                RouteNetlinkMessage::NewLink(msg) => Some(Link::from_message(&msg)),
                 other => panic!("not a link: {other:?}"),
-            })
-            .collect()
+            },
+        )
+        .unwrap()
     }
 
     /// Real kernel answers for a bridge, a bridge port with hairpin and isolation, a veth whose
