@@ -67,7 +67,7 @@ impl Netlink {
         flags: u16,
         context: &dyn Fn() -> String,
     ) -> Result<()> {
-        self.socket.execute(msg, flags, context).map(drop)
+        self.socket.change(msg, flags, context)
     }
 
     /// Dumps the objects `msg` asks for (an `RTM_GETxxx` message) and returns what `pick` takes
@@ -78,9 +78,7 @@ impl Netlink {
         context: &dyn Fn() -> String,
         pick: impl Fn(RouteNetlinkMessage) -> Option<T>,
     ) -> Result<Vec<T>> {
-        let answers = self
-            .socket
-            .execute(msg, rtnetlink::packet_core::NLM_F_DUMP, context)?;
+        let answers = self.socket.dump(msg, context)?;
         Ok(answers.into_iter().filter_map(pick).collect())
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! Links are asked for with a request made here and decoded with [`crate::link::raw`] (only the
 //! attributes [`Link`] has); every other request is built and its answers decoded with
-//! netlink-packet-route's types ([`RouteSocket::execute`]).
+//! netlink-packet-route's types ([`RouteSocket::change`], [`RouteSocket::dump`]).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Mutex;
@@ -53,6 +53,8 @@ const IFLA_EXT_MASK: u16 = 29;
 const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 /// Where the sequence number sits in a netlink header.
 const SEQ_AT: usize = 8;
+/// The socket option for acknowledgements without the request echoed (`linux/netlink.h`).
+const NETLINK_CAP_ACK: libc::c_int = 10;
 
 /// Which links to ask for.
 #[derive(Debug, Clone, Copy)]
@@ -119,8 +121,8 @@ enum Step {
 enum Outcome<T> {
     Items(Vec<T>),
     Errno(i32),
-    /// A datagram did not fit the buffer, which has grown to its size (and what was left of a
-    /// dump has been received and dropped).
+    /// A datagram of a query did not fit the buffer, which has grown to its size (and what was
+    /// left of a dump has been received and dropped).
     Resend,
 }
 
@@ -140,6 +142,22 @@ impl RouteSocket {
         }
         // SAFETY: `fd` is a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // Acknowledgements without a copy of the request: 36 bytes whatever the request was, so
+        // one always fits the buffer (a change is never sent twice, see `receive`).
+        let on: libc::c_int = 1;
+        // SAFETY: the option value is a c_int that outlives the call, its size given.
+        let set = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_NETLINK,
+                NETLINK_CAP_ACK,
+                std::ptr::from_ref(&on).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if set < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
         Ok(RouteSocket {
             fd,
             state: Mutex::new(State {
@@ -166,28 +184,38 @@ impl RouteSocket {
         })
     }
 
-    /// Sends `msg` with the netlink header flags `flags` (`NLM_F_REQUEST` is added) and returns
-    /// the answer, decoded by netlink-packet-route: with `NLM_F_DUMP`, the dump's messages;
-    /// otherwise the request is acknowledged (`NLM_F_ACK` is added) and nothing is returned. The
-    /// kernel's refusal is its errno, as [`Error::from_errno`] maps it.
-    pub(crate) fn execute(
+    /// Sends the change `msg` with the netlink header flags `flags` (`NLM_F_REQUEST` and
+    /// `NLM_F_ACK` are added) and waits for the kernel's acknowledgement. Its refusal is its
+    /// errno, as [`Error::from_errno`] maps it.
+    pub(crate) fn change(
         &self,
         msg: RouteNetlinkMessage,
         flags: u16,
         context: &dyn Fn() -> String,
-    ) -> Result<Vec<RouteNetlinkMessage>> {
-        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
-        // The answer to an rtnetlink dump is the request's NEW type: RTM_GETxxx is RTM_NEWxxx + 2.
-        let shape = Shape {
-            kind: dump.then(|| msg.message_type().saturating_sub(2)),
-            dump,
+    ) -> Result<()> {
+        let acknowledged = Shape {
+            kind: None,
+            dump: false,
         };
-        let mut nl = NetlinkMessage::from(msg);
-        nl.header.flags = flags | NLM_F_REQUEST | if dump { 0 } else { NLM_F_ACK };
-        nl.finalize();
-        let mut bytes = vec![0u8; nl.buffer_len()];
-        nl.serialize(&mut bytes);
-        self.exchange(bytes, shape, context, &|kind, payload| {
+        let bytes = serialize(msg, flags | NLM_F_REQUEST | NLM_F_ACK);
+        self.exchange(bytes, acknowledged, context, &|_, _| Ok(()))
+            .map(drop)
+    }
+
+    /// Dumps what `msg` (an `RTM_GETxxx` message) asks for and returns the kernel's messages,
+    /// decoded by netlink-packet-route.
+    pub(crate) fn dump(
+        &self,
+        msg: RouteNetlinkMessage,
+        context: &dyn Fn() -> String,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
+        // The answer to an rtnetlink dump is the request's NEW type: RTM_GETxxx is RTM_NEWxxx + 2.
+        let dumped = Shape {
+            kind: Some(msg.message_type().saturating_sub(2)),
+            dump: true,
+        };
+        let bytes = serialize(msg, NLM_F_REQUEST | NLM_F_DUMP);
+        self.exchange(bytes, dumped, context, &|kind, payload| {
             let mut header = NetlinkHeader::default();
             header.message_type = kind;
             RouteNetlinkMessage::deserialize(&header, payload)
@@ -359,6 +387,15 @@ impl RouteSocket {
                 Err(e) => return Err(Error::io(e, context())),
             };
             if len > state.buf.capacity() {
+                if shape.kind.is_none() {
+                    // A change is done once it is acknowledged, and sending it again would make
+                    // it twice. Without the request echoed an acknowledgement is 36 bytes, so
+                    // this takes a buffer smaller than any this socket makes.
+                    return Err(Error::Internal(format!(
+                        "{}: the kernel's acknowledgement ({len} bytes) did not fit the buffer",
+                        context()
+                    )));
+                }
                 if len > MAX_BUFFER {
                     return Err(Error::Netlink {
                         context: context(),
@@ -398,6 +435,17 @@ impl RouteSocket {
             }
         }
     }
+}
+
+/// `msg` as a netlink message with the header flags `flags` (its sequence number is set when it
+/// is sent).
+fn serialize(msg: RouteNetlinkMessage, flags: u16) -> Vec<u8> {
+    let mut nl = NetlinkMessage::from(msg);
+    nl.header.flags = flags;
+    nl.finalize();
+    let mut bytes = vec![0u8; nl.buffer_len()];
+    nl.serialize(&mut bytes);
+    bytes
 }
 
 /// Goes through the netlink messages of one datagram: messages of the answer's type answering
@@ -904,6 +952,42 @@ mod tests {
                 .unwrap()
                 .len(),
             39
+        );
+    }
+
+    /// Acknowledgements come without the request (`NETLINK_CAP_ACK`), refusals too, so they fit
+    /// a small buffer; and a change whose acknowledgement does not fit is reported, not made again.
+    #[tokio::test]
+    async fn changes_are_acknowledged_once() {
+        use crate::route::{RouteFilter, RouteSpec};
+
+        let node = TestNode::new();
+        let nl = node.connect().await.unwrap();
+        let lo = nl.link("lo").await.unwrap();
+        nl.set_link_up(lo.index).await.unwrap();
+        let set_buffer = |capacity: usize| {
+            nl.socket.state.lock().unwrap().buf = Vec::with_capacity(capacity);
+        };
+        let route = |dst: &str| RouteSpec::new(dst.parse().unwrap()).dev(lo.index);
+        // A route request is 60 bytes: a refusal echoing it would be 80.
+        set_buffer(40);
+        nl.add_route(&route("10.9.0.0/24")).await.unwrap();
+        let refused = nl.add_route(&route("10.9.0.0/24")).await.unwrap_err();
+        assert!(refused.is_already_exists(), "{refused}");
+        assert_eq!(nl.socket.state.lock().unwrap().buf.capacity(), 40);
+        set_buffer(16);
+        let err = nl.add_route(&route("10.9.1.0/24")).await.unwrap_err();
+        assert!(err.to_string().contains("did not fit"), "{err}");
+        set_buffer(8 * 1024);
+        let routes = nl.routes(&RouteFilter::default()).await.unwrap();
+        let made = |dst: &str| {
+            let dst: ipnetwork::IpNetwork = dst.parse().unwrap();
+            routes.iter().filter(|r| r.destination == dst).count()
+        };
+        assert_eq!(
+            (made("10.9.0.0/24"), made("10.9.1.0/24")),
+            (1, 1),
+            "{routes:?}"
         );
     }
 }
