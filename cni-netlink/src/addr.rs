@@ -141,7 +141,7 @@ impl Netlink {
         if !flags.is_empty() {
             msg.attributes.push(AddressAttribute::Flags(flags));
         }
-        let added = self.change_request(
+        let added = self.socket.change(
             RouteNetlinkMessage::NewAddress(msg),
             NLM_F_CREATE | NLM_F_EXCL,
             &|| format!("adding address {addr} to link #{index}"),
@@ -173,9 +173,11 @@ impl Netlink {
         if addr.is_ipv4() {
             msg.attributes.push(AddressAttribute::Local(addr.ip()));
         }
-        let deleted = self.change_request(RouteNetlinkMessage::DelAddress(msg), 0, &|| {
-            format!("deleting address {addr} from link #{index}")
-        });
+        let deleted = self
+            .socket
+            .change(RouteNetlinkMessage::DelAddress(msg), 0, &|| {
+                format!("deleting address {addr} from link #{index}")
+            });
         match deleted {
             Err(e) if e.is_not_found() => Ok(()),
             other => other,

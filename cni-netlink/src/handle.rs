@@ -58,18 +58,6 @@ impl Netlink {
         })
     }
 
-    /// Sends a change (`msg`, with the header flags `flags` besides `NLM_F_REQUEST` and
-    /// `NLM_F_ACK`) and waits for the kernel's acknowledgement. The kernel's refusal is its
-    /// errno, as [`crate::Error::from_errno`] maps it with `context`.
-    pub(crate) fn change_request(
-        &self,
-        msg: RouteNetlinkMessage,
-        flags: u16,
-        context: &dyn Fn() -> String,
-    ) -> Result<()> {
-        self.socket.change(msg, flags, context)
-    }
-
     /// Dumps the objects `msg` asks for (an `RTM_GETxxx` message) and returns what `pick` takes
     /// of the kernel's messages (the `RTM_NEWxxx` ones, unwrapped).
     pub(crate) fn dump<T>(

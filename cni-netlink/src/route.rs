@@ -295,7 +295,7 @@ impl Netlink {
     /// [`Error::AlreadyExists`]; use [`Netlink::replace_route`] for "make it so".
     pub async fn add_route(&self, spec: &RouteSpec) -> Result<()> {
         let msg = spec.message(false)?;
-        self.change_request(
+        self.socket.change(
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | NLM_F_EXCL,
             &|| format!("adding route to {}", spec.destination),
@@ -305,7 +305,7 @@ impl Netlink {
     /// Adds or replaces a route (`NLM_F_REPLACE`): idempotent.
     pub async fn replace_route(&self, spec: &RouteSpec) -> Result<()> {
         let msg = spec.message(false)?;
-        self.change_request(
+        self.socket.change(
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | NLM_F_REPLACE,
             &|| format!("replacing route to {}", spec.destination),
@@ -316,9 +316,11 @@ impl Netlink {
     /// protocol when given). A missing route is success.
     pub async fn delete_route(&self, spec: &RouteSpec) -> Result<()> {
         let msg = spec.message(true)?;
-        let deleted = self.change_request(RouteNetlinkMessage::DelRoute(msg), 0, &|| {
-            format!("deleting route to {}", spec.destination)
-        });
+        let deleted = self
+            .socket
+            .change(RouteNetlinkMessage::DelRoute(msg), 0, &|| {
+                format!("deleting route to {}", spec.destination)
+            });
         match deleted {
             Err(e) if e.is_not_found() => Ok(()),
             other => other,

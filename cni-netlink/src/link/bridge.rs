@@ -111,16 +111,17 @@ impl Netlink {
                         .index(link.index)
                         .append_info_data(InfoBridge::VlanFiltering(true))
                         .build();
-                    self.change_request(RouteNetlinkMessage::NewLink(msg), 0, &|| {
-                        "turning on VLAN filtering".to_owned()
-                    })
-                    .map_err(|e| {
-                        if e.is_unsupported() {
-                            vlan_unsupported(&spec.name)
-                        } else {
-                            e
-                        }
-                    })?;
+                    self.socket
+                        .change(RouteNetlinkMessage::NewLink(msg), 0, &|| {
+                            "turning on VLAN filtering".to_owned()
+                        })
+                        .map_err(|e| {
+                            if e.is_unsupported() {
+                                vlan_unsupported(&spec.name)
+                            } else {
+                                e
+                            }
+                        })?;
                     changed = true;
                 }
                 if let Some(mac) = spec.mac
@@ -169,7 +170,7 @@ impl Netlink {
         if spec.vlan_filtering {
             builder = builder.append_info_data(InfoBridge::VlanFiltering(true));
         }
-        let created = self.change_request(
+        let created = self.socket.change(
             RouteNetlinkMessage::NewLink(builder.build()),
             NLM_F_CREATE | NLM_F_EXCL,
             &|| format!("creating bridge {}", spec.name),

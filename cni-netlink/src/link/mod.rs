@@ -148,9 +148,11 @@ impl Netlink {
     pub async fn delete_link(&self, index: u32) -> Result<()> {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
-        match self.change_request(RouteNetlinkMessage::DelLink(msg), 0, &|| {
-            format!("deleting link #{index}")
-        }) {
+        match self
+            .socket
+            .change(RouteNetlinkMessage::DelLink(msg), 0, &|| {
+                format!("deleting link #{index}")
+            }) {
             Err(e) if e.is_not_found() => Ok(()),
             other => other,
         }
@@ -171,9 +173,10 @@ impl Netlink {
 
     /// Sends an `RTM_NEWLINK` change (the `ip link set` path) for an existing link.
     pub(crate) async fn change(&self, msg: LinkMessage, what: &str, index: u32) -> Result<()> {
-        self.change_request(RouteNetlinkMessage::NewLink(msg), 0, &|| {
-            format!("{what} on link #{index}")
-        })
+        self.socket
+            .change(RouteNetlinkMessage::NewLink(msg), 0, &|| {
+                format!("{what} on link #{index}")
+            })
     }
 }
 

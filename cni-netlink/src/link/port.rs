@@ -111,9 +111,10 @@ impl Netlink {
         if let Some(v) = flags.learning {
             msg = msg.learning(v);
         }
-        self.change_request(RouteNetlinkMessage::NewLink(msg.build()), 0, &|| {
-            format!("setting bridge-port flags on #{port}")
-        })
+        self.socket
+            .change(RouteNetlinkMessage::NewLink(msg.build()), 0, &|| {
+                format!("setting bridge-port flags on #{port}")
+            })
     }
 
     /// Programs a port's VLANs: optionally drops the default VLAN 1, then adds the PVID
@@ -128,9 +129,11 @@ impl Netlink {
             let msg = LinkBridgeVlan::new(port)
                 .vlan(1, BridgeVlanInfoFlags::empty())
                 .build();
-            let removed = self.change_request(RouteNetlinkMessage::DelLink(msg), 0, &|| {
-                format!("removing default VLAN 1 from port #{port}")
-            });
+            let removed = self
+                .socket
+                .change(RouteNetlinkMessage::DelLink(msg), 0, &|| {
+                    format!("removing default VLAN 1 from port #{port}")
+                });
             if let Err(e) = removed {
                 // Not being a member of VLAN 1 already is what we want.
                 if !e.is_not_found() && !e.is_invalid_input() {
@@ -166,11 +169,12 @@ impl Netlink {
         msg: rtnetlink::packet_route::link::LinkMessage,
     ) -> Result<()> {
         // RTM_SETLINK, as `bridge vlan add` sends it.
-        self.change_request(
-            RouteNetlinkMessage::SetLink(msg),
-            NLM_F_CREATE | NLM_F_EXCL,
-            &|| format!("adding VLANs to port #{port}"),
-        )
-        .map_err(|e| vlan_unsupported(port, e))
+        self.socket
+            .change(
+                RouteNetlinkMessage::SetLink(msg),
+                NLM_F_CREATE | NLM_F_EXCL,
+                &|| format!("adding VLANs to port #{port}"),
+            )
+            .map_err(|e| vlan_unsupported(port, e))
     }
 }

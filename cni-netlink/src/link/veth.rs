@@ -138,7 +138,7 @@ impl Netlink {
         for _ in 0..NAME_ATTEMPTS {
             let host_name = spec.host_ifname.clone().unwrap_or_else(random_veth_name);
             let msg = veth_message(container, spec, &host_name);
-            let created = self.change_request(
+            let created = self.socket.change(
                 RouteNetlinkMessage::NewLink(msg),
                 NLM_F_CREATE | NLM_F_EXCL,
                 &|| {
